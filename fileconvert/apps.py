@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class FileconvertConfig(AppConfig):
+    name = "fileconvert"
+    verbose_name = "fileconvert platform"
+
+    def ready(self) -> None:
+        from fileconvert.api import schema  # noqa: F401  registers the OpenAPI auth extensions
