@@ -18,6 +18,7 @@ class Organization(models.Model):
     is_anonymous = models.BooleanField(default=False, help_text="Ephemeral organization of an anonymous session.")
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Anonymous organizations are purged after this.")
     storage_quota_bytes = models.BigIntegerField(help_text="Total bytes this organization may store.")
+    file_quota = models.PositiveIntegerField(default=100_000, help_text="How many files this organization may store.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -100,6 +100,7 @@ def organization_create(
             gateway_ref=gateway_ref,
             expires_at=timezone.now() + timedelta(seconds=_conf("ANON_SESSION_TTL_SECONDS")) if is_anonymous else None,
             storage_quota_bytes=_conf("ANON_STORAGE_QUOTA_BYTES" if is_anonymous else "DEFAULT_STORAGE_QUOTA_BYTES"),
+            file_quota=_conf("ANON_FILE_QUOTA" if is_anonymous else "DEFAULT_FILE_QUOTA"),
         )
         audit_record(org=org, actor=actor, action="organization.create", target=org, details={"name": org.name})
     return org

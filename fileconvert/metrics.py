@@ -15,6 +15,13 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+UPLOAD_BYTES = Counter("fileconvert_upload_bytes_total", "Bytes received by streamed and batch uploads.")
+UPLOAD_THROUGHPUT = Histogram(
+    "fileconvert_upload_throughput_bytes_per_second",
+    "Throughput of each upload body, client to storage.",
+    buckets=(1e5, 1e6, 5e6, 1e7, 5e7, 1e8, 2.5e8, 5e8, 1e9, 2e9),
+)
+
 
 def render_latest() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

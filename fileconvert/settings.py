@@ -124,12 +124,13 @@ BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -153,6 +154,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_expired_anonymous_orgs",
         "schedule": 300.0,
     },
+    "sweep-expired-files": {"task": "uploads.tasks.sweep_expired", "schedule": 60.0},
+    "requeue-stuck-files": {"task": "uploads.tasks.requeue_stuck_files", "schedule": 300.0},
 }
 
 # --- Storage ---------------------------------------------------------------------
@@ -206,6 +209,18 @@ FILECONVERT = {
     "DEFAULT_STORAGE_QUOTA_BYTES": env_int("DEFAULT_STORAGE_QUOTA_BYTES", 10 * 1024**3, minimum=0),
     "ANON_STORAGE_QUOTA_BYTES": env_int("ANON_STORAGE_QUOTA_BYTES", 200 * 1024**2, minimum=0),
     "AUDIT_RETENTION_DAYS": env_int("AUDIT_RETENTION_DAYS", 365, minimum=1),
+    "DEFAULT_FILE_QUOTA": env_int("DEFAULT_FILE_QUOTA", 100_000, minimum=0),
+    "ANON_FILE_QUOTA": env_int("ANON_FILE_QUOTA", 200, minimum=0),
+    "MAX_UPLOAD_BYTES": env_int("MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1),
+    "UPLOAD_PENDING_TTL_SECONDS": env_int("UPLOAD_PENDING_TTL_SECONDS", 300, minimum=30),
+    "ANON_FILE_TTL_SECONDS": env_int("ANON_FILE_TTL_SECONDS", 24 * 3600, minimum=60),
+    "PRESIGNED_EXPIRES_SECONDS": env_int("PRESIGNED_EXPIRES_SECONDS", 300, minimum=30),
+    "MAX_EMAIL_BYTES": env_int("MAX_EMAIL_BYTES", 50 * 1024**2, minimum=1024),
+    "MAX_EMAIL_PARTS": env_int("MAX_EMAIL_PARTS", 500, minimum=1),
+    "MAX_EMAIL_DEPTH": env_int("MAX_EMAIL_DEPTH", 10, minimum=1),
+    "MAX_EMAIL_HEADER_BYTES": env_int("MAX_EMAIL_HEADER_BYTES", 256 * 1024, minimum=1024),
+    "MAX_IMAGE_PIXELS": env_int("MAX_IMAGE_PIXELS", 80_000_000, minimum=1),
+    "PROCESS_MAX_ATTEMPTS": env_int("PROCESS_MAX_ATTEMPTS", 3, minimum=1),
 }
 
 # --- REST framework ----------------------------------------------------------------
@@ -252,6 +267,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"VisibilityEnum": "uploads.models.Visibility", "FileStatusEnum": "uploads.models.FileStatus"},
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "fileconvert.api.schema.envelope_hook"],
@@ -298,5 +314,6 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "CRITICAL"},  # our middleware logs failures with the request id
         "django.server": {"level": "WARNING"},
+        "kombu.connection": {"level": "ERROR"},  # the file-system transport warns on every publish
     },
 }

@@ -11,6 +11,9 @@ from fileconvert.middleware import wants_json
 
 # Apps register their resources when their views are imported.
 import accounts.api.views  # noqa: F401  isort: skip
+import uploads.api.views  # noqa: F401  isort: skip
+from uploads.api.urls import api_urlpatterns as upload_api_urls
+from uploads.api.urls import root_urlpatterns as upload_root_urls
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -19,6 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 api_patterns = [
     path("", include("accounts.api.urls")),
+    *upload_api_urls,
     path("_meta", meta.MetaIndexView.as_view(), name="meta-index"),
     path("_meta/<str:resource>", meta.MetaResourceView.as_view(), name="meta-resource"),
     path("health", ops.HealthView.as_view(), name="health"),
@@ -29,6 +33,7 @@ api_patterns = [
 urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
+    *upload_root_urls,
     path("api/", include(api_patterns)),
     path("metrics", ops.metrics_view, name="metrics"),
     path("openapi.json", SpectacularAPIView.as_view(), {"format": "json"}, name="openapi"),

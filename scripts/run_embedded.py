@@ -81,7 +81,7 @@ def main() -> int:
         time.sleep(0.5)
     for proc in procs.values():
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM)  # warm shutdown; each server stops its own children
     deadline = time.monotonic() + 20
     for proc in procs.values():
         try:

@@ -176,3 +176,4 @@ class UsageSerializer(serializers.Serializer):
     quota_bytes = serializers.IntegerField()
     remaining_bytes = serializers.IntegerField()
     file_count = serializers.IntegerField()
+    file_quota = serializers.IntegerField()

@@ -282,6 +282,7 @@ class UsageView(APIView):
                 "quota_bytes": org.storage_quota_bytes,
                 "remaining_bytes": max(org.storage_quota_bytes - used, 0),
                 "file_count": files,
+                "file_quota": org.file_quota,
             }
         )
 

@@ -1,0 +1,14 @@
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+RUN useradd --create-home --uid 10001 app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN FILECONVERT_DATA_DIR=/tmp/build SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0 \
+    && rm -rf /tmp/build
+USER app
+ENV FILECONVERT_DATA_DIR=/tmp/fileconvert
+EXPOSE 8000
+CMD ["gunicorn", "fileconvert.wsgi", "-c", "fileconvert/gunicorn_conf.py", "-b", "0.0.0.0:8000"]
