@@ -6,6 +6,7 @@ RUN useradd --create-home --uid 10001 app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+ENV STATIC_ROOT=/app/static
 RUN FILECONVERT_DATA_DIR=/tmp/build SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0 \
     && rm -rf /tmp/build
 USER app

@@ -486,6 +486,7 @@ def setting_create(*, actor: Identity, key: str, value: Any) -> OrgSetting:
 
 
 def setting_reset(*, actor: Identity, setting: OrgSetting) -> None:
+    setting_id = setting.id  # delete() clears the pk
     with transaction.atomic():
         setting.delete()
         audit_record(
@@ -493,7 +494,7 @@ def setting_reset(*, actor: Identity, setting: OrgSetting) -> None:
             actor=actor,
             action="setting.reset",
             target_type="orgsetting",
-            target_id=setting.id,
+            target_id=setting_id,
             details={"key": setting.key},
         )
 
@@ -530,6 +531,7 @@ def feature_flag_update(
 
 
 def feature_flag_delete(*, actor: Identity, flag: FeatureFlag) -> None:
+    flag_id = flag.id  # delete() clears the pk
     with transaction.atomic():
         flag.delete()
         audit_record(
@@ -537,7 +539,7 @@ def feature_flag_delete(*, actor: Identity, flag: FeatureFlag) -> None:
             actor=actor,
             action="feature_flag.delete",
             target_type="featureflag",
-            target_id=flag.id,
+            target_id=flag_id,
             details={"name": flag.name},
         )
 

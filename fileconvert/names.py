@@ -26,7 +26,7 @@ def _truncate_utf8(text: str, limit: int) -> str:
 
 def sanitize_filename(raw: str | None, default: str = "file") -> str:
     text = unicodedata.normalize("NFKC", raw or "")
-    text = "".join(" " if ch in "\t" else ch for ch in text if unicodedata.category(ch) not in _DROP_CATEGORIES)
+    text = "".join(" " if ch == "\t" else ch for ch in text if ch == "\t" or unicodedata.category(ch) not in _DROP_CATEGORIES)
     text = re.split(r"[/\\]", text)[-1]  # the last path component, for either separator
     text = text.replace(":", "_")  # drive letters and NTFS streams
     text = re.sub(r"\s+", " ", text).strip().rstrip(". ")

@@ -131,6 +131,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
+        "polling_interval": 0.05,  # the default 1 s caps a worker at about one task a second
         "store_processed": False,
     }
 else:
@@ -163,8 +164,9 @@ S3_BUCKET = env_str("S3_BUCKET")
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_ROOT.mkdir(exist_ok=True)
 MEDIA_URL = "/media/"
-STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+# Collected static files; the container image bakes them in at build time (STATIC_ROOT=/app/static).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static"))).resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATIC_URL = "/static/"
 if S3_BUCKET:
     _default_storage = {

@@ -59,9 +59,16 @@ class LocalWriter:
         self.bytes_written += len(chunk)
 
     def commit(self) -> None:
+        # Durable before visible: a row is confirmed only after this returns.
+        os.fsync(self._fh.fileno())
         self._fh.close()
         self.final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._tmp, self.final)
+        dir_fd = os.open(self.final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
@@ -157,6 +164,17 @@ def delete(key: str) -> None:
     # Remove the now-empty per-file directory (org/file_id/), never the org directory.
     with contextlib.suppress(OSError):
         path.parent.rmdir()
+
+
+def check_reachable() -> None:
+    """Raises if storage cannot be used (readiness): the bucket, or the media directory."""
+    if is_s3():
+        client, bucket = _s3()
+        client.head_bucket(Bucket=bucket)
+        return
+    root = local_path("")
+    if not root.is_dir() or not os.access(root, os.W_OK):
+        raise OSError(f"media directory {root} is not writable")
 
 
 def save_bytes(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:

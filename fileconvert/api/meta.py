@@ -80,7 +80,7 @@ def resource_actions(resource: Resource, identity: Identity) -> list[dict[str, A
     detail = f"{base}/{{org_id}}/{{id}}"
     actions = [
         {"name": "list", "method": "GET", "path": base, "scope": vs.read_scope},
-        {"name": "create", "method": "POST", "path": base, "scope": vs.write_scope},
+        {"name": "create", "method": "POST", "path": base, "scope": vs.create_scope or vs.write_scope},
         {"name": "retrieve", "method": "GET", "path": detail, "scope": vs.read_scope},
         {"name": "update", "method": "PATCH", "path": detail, "scope": vs.write_scope},
         {"name": "delete", "method": "DELETE", "path": detail, "scope": vs.write_scope},

@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -35,8 +34,9 @@ def check_broker() -> None:
 
 
 def check_storage() -> None:
-    # A listing of the root proves credentials, bucket and reachability without writing.
-    default_storage.listdir("")
+    from fileconvert import storage
+
+    storage.check_reachable()
 
 
 CHECKS = {"database": check_database, "broker": check_broker, "storage": check_storage}

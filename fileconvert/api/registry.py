@@ -49,6 +49,7 @@ class ResourceViewSet(
     list_columns: ClassVar[list[str]] = []
     read_scope: ClassVar[str | None] = None
     write_scope: ClassVar[str | None] = None
+    create_scope: ClassVar[str | None] = None  # when creating needs another scope than editing
     org_field: ClassVar[str] = "organization"
     list_ordering: ClassVar[str] = "-pk"
     lookup_field = "pk"
@@ -66,7 +67,9 @@ class ResourceViewSet(
         if self.read_scope:
             scopes.update({"list": self.read_scope, "retrieve": self.read_scope})
         if self.write_scope:
-            scopes.update({"create": self.write_scope, "partial_update": self.write_scope, "destroy": self.write_scope})
+            scopes.update({"partial_update": self.write_scope, "destroy": self.write_scope})
+        if self.create_scope or self.write_scope:
+            scopes["create"] = self.create_scope or self.write_scope  # type: ignore[assignment]
         scopes.update(self.extra_action_scopes)
         return scopes
 
