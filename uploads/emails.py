@@ -93,7 +93,8 @@ def parse(fh: IO[bytes], size: int) -> ParsedEmail:
     while stack:
         part = stack.pop(0)
         content_type = part.get_content_type()
-        if part.is_multipart():
+        # message/rfc822 is "multipart" to the email package; a forwarded message is one .eml attachment.
+        if part.is_multipart() and content_type != "message/rfc822":
             stack[0:0] = list(part.get_payload())  # type: ignore[arg-type]
             continue
         disposition = part.get_content_disposition()

@@ -48,6 +48,11 @@ class StreamedUploadedFile(UploadedFile):
     def open(self, mode: str | None = None) -> Any:
         raise ValueError("streamed parts are in storage; read them from there")
 
+    def close(self) -> None:
+        # Nothing is open (file=None); Django's parser closes every part when a later
+        # part fails, and File.close() would raise AttributeError (a 500, not the 4xx).
+        return None
+
 
 class StorageUploadHandler(FileUploadHandler):
     chunk_size = CHUNK
@@ -85,7 +90,7 @@ class StorageUploadHandler(FileUploadHandler):
             name=name,
             key=key,
             claimed_type=(content_type or "")[:200],
-            writer=storage.open_writer(key),
+            writer=storage.open_writer(key, (content_type or "application/octet-stream")[:200]),
         )
         self.parts.append(self.current)
         raise StopFutureHandlers()
@@ -106,10 +111,21 @@ class StorageUploadHandler(FileUploadHandler):
     def file_complete(self, file_size: int) -> StreamedUploadedFile:
         part = self.current
         assert part is not None
-        part.writer.commit()
-        part.committed = True
+        if not self.fixed:
+            part.writer.commit()
+            part.committed = True
+        # A fixed key (presigned policy) may already hold an accepted upload: its part
+        # becomes visible only once the whole form is accepted (``commit``), as S3
+        # refuses a POST before it touches the object.
         self.current = None
         return StreamedUploadedFile(part)
+
+    def commit(self) -> None:
+        """Make the parts held back by a fixed key visible (after the form is accepted)."""
+        for part in self.parts:
+            if not part.committed:
+                part.writer.commit()
+                part.committed = True
 
     def cleanup(self) -> None:
         """Remove everything this request wrote (on any failure before rows exist)."""

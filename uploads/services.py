@@ -82,7 +82,13 @@ def quota_check(*, org: Organization, incoming_bytes: int, incoming_files: int =
 
 def upload_limit(org: Organization) -> int:
     """Most bytes one upload may carry now: the size cap or what the quota leaves."""
-    return min(_conf("MAX_UPLOAD_BYTES"), remaining_quota(org)[0])
+    return upload_limit_and_code(org)[0]
+
+
+def upload_limit_and_code(org: Organization) -> tuple[int, str]:
+    """The limit and the error code to give when it is crossed."""
+    cap, left = _conf("MAX_UPLOAD_BYTES"), remaining_quota(org)[0]
+    return (left, "QUOTA_EXCEEDED") if left < cap else (cap, "PAYLOAD_TOO_LARGE")
 
 
 # --- Datasets and uploads ----------------------------------------------------------
@@ -182,7 +188,14 @@ class Received:
     head: bytes = field(default=b"", repr=False)
 
 
-def stream_into(writer: storage.StorageWriter, stream: IO[bytes], *, limit: int, expected_length: int | None = None) -> Received:
+def stream_into(
+    writer: storage.StorageWriter,
+    stream: IO[bytes],
+    *,
+    limit: int,
+    expected_length: int | None = None,
+    limit_code: str = "PAYLOAD_TOO_LARGE",
+) -> Received:
     """Copy ``stream`` into ``writer`` chunk by chunk, hashing as it goes.
 
     Raises 413 as soon as ``limit`` is crossed and 400 if the body is shorter than
@@ -198,7 +211,7 @@ def stream_into(writer: storage.StorageWriter, stream: IO[bytes], *, limit: int,
             break
         total += len(chunk)
         if total > limit:
-            raise PayloadTooLarge(f"The body exceeds the limit of {limit} bytes.", max_bytes=limit)
+            raise PayloadTooLarge(f"The body exceeds the limit of {limit} bytes.", code=limit_code, max_bytes=limit)
         if len(head) < 8192:
             head += chunk[: 8192 - len(head)]
         digest.update(chunk)
@@ -221,10 +234,14 @@ def file_receive_stream(
         raise Conflict("This upload already has its bytes.", code="ALREADY_UPLOADED")
     writer = storage.open_writer(file.storage_key, file.claimed_content_type or "application/octet-stream")
     try:
-        limit = upload_limit(actor.org)
+        limit, limit_code = upload_limit_and_code(actor.org)
         if content_length is not None and content_length > limit:
-            raise PayloadTooLarge(f"The body exceeds the limit of {limit} bytes.", max_bytes=limit)
-        received = stream_into(writer, stream, limit=limit, expected_length=content_length)
+            raise PayloadTooLarge(f"The body exceeds the limit of {limit} bytes.", code=limit_code, max_bytes=limit)
+        if file.expected_size is not None and content_length is not None and content_length != file.expected_size:
+            raise BadRequest(f"The body has {content_length} bytes; {file.expected_size} were announced.", code="SIZE_MISMATCH")
+        received = stream_into(writer, stream, limit=limit, expected_length=content_length, limit_code=limit_code)
+        if file.expected_size is not None and received.size != file.expected_size:
+            raise BadRequest(f"The body has {received.size} bytes; {file.expected_size} were announced.", code="SIZE_MISMATCH")
         if expected_digest and received.sha256 != expected_digest:
             raise BadRequest(
                 "The body does not match the SHA-256 the client sent.",
@@ -390,7 +407,9 @@ def file_delete(*, actor: Identity | None, file: StoredFile, reason: str = "dele
 
 
 def _delete_keys(keys: list[str]) -> None:
-    for key in keys:
+    # Deepest first (attachments live under their message's directory), so each delete
+    # can remove its now-empty directory and no empty per-file directory is left behind.
+    for key in sorted(keys, key=lambda k: k.count("/"), reverse=True):
         try:
             storage.delete(key)
         except Exception:  # an orphan is swept later; the rows are already gone

@@ -116,10 +116,13 @@ def _zip(fh: IO[bytes]) -> Sniffed:
 def _text(head: bytes, ext: str) -> Sniffed:
     sample = head.lstrip(b"\xef\xbb\xbf").lstrip()
     lower = sample[:1024].lower()
+    while lower.startswith(b"<!--") and b"-->" in lower:  # leading comments ("saved from url=...")
+        lower = lower[lower.index(b"-->") + 3 :].lstrip()
+    # SVG first: an SVG with a <script> is still an SVG (and active content either way).
+    if lower.startswith((b"<svg", b"<!doctype svg")) or (lower.startswith(b"<?xml") and b"<svg" in lower):
+        return Sniffed("image/svg+xml", "svg")
     if lower.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<script", b"<iframe")) or b"<script" in lower:
         return Sniffed("text/html", "html")
-    if lower.startswith(b"<svg") or (lower.startswith(b"<?xml") and b"<svg" in lower):
-        return Sniffed("image/svg+xml", "svg")
     if lower.startswith(b"<?xml") or (lower.startswith(b"<") and ext == "xml"):
         return Sniffed("application/xml", "xml")
     if lower.startswith(b"<?php"):
@@ -184,4 +187,7 @@ def sniff(fh: IO[bytes], name: str = "") -> Sniffed:
         return Sniffed("audio/mpeg", "mp3")
     if _is_text(head):
         return _text(head, ext)
+    # An e-mail with an 8-bit body or headers in a legacy charset (Latin-1, Shift_JIS) is not UTF-8.
+    if b"\x00" not in head and sum(1 for line in head[:1024].lower().split(b"\n", 8) if line.startswith(_EMAIL_HEADERS)) >= 2:
+        return Sniffed("message/rfc822", "eml")
     return OCTET

@@ -65,16 +65,13 @@ class FileViewSet(ResourceViewSet):
     list_columns = ["name", "kind", "size", "status", "review_state", "visibility", "created_at"]
     read_scope = UPLOAD_READ
     write_scope = UPLOAD_EDIT
+    create_scope = UPLOAD_CREATE
     queryset = StoredFile.objects.all()
     serializer_class = s.FileSerializer
     create_serializer_class = s.FileCreateSerializer
     update_serializer_class = s.FileUpdateSerializer
     filterset_class = FileFilter
     parser_classes = [MultiPartParser]
-
-    @property
-    def required_scopes(self) -> dict[str, str]:
-        return {**super().required_scopes, "create": UPLOAD_CREATE}
 
     def get_parsers(self) -> list[Any]:
         from rest_framework.parsers import FormParser, JSONParser
@@ -162,6 +159,10 @@ def _body_stream(request: Request) -> tuple[IO[bytes], int | None]:
             length = int(raw_length)
         except ValueError:
             raise BadRequest("Content-Length is invalid.", code="MALFORMED_REQUEST") from None
+        # Under gunicorn its own body reader already stops at Content-Length; reading it
+        # directly skips Django's LimitedStream wrapper on the hot path.
+        if "gunicorn.socket" in django_request.META:
+            return django_request.META["wsgi.input"], length
         return django_request, length  # type: ignore[return-value]
     if "chunked" in django_request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
         return django_request.META["wsgi.input"], None
@@ -454,6 +455,7 @@ class PresignedFormView(APIView):
             data = request.data
             parts = [f.part for key in request.FILES for f in request.FILES.getlist(key)]
             services.presigned_form_check(stored=stored, fields=data, parts=parts)
+            handler.commit()
         except BaseException:
             handler.cleanup()
             raise

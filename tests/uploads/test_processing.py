@@ -1,0 +1,360 @@
+"""``uploads.processing.file_process``: type from the bytes, sandboxed inspection,
+thumbnails, failures with a code, idempotency, poison files, review (SECURITY #6, #7, #9, #13, F1, F2)."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from PIL import Image, PngImagePlugin
+from pypdf import PdfWriter
+
+from accounts.models import OrgSetting
+from fileconvert import storage
+from tests.conftest import data_of
+from uploads.models import FileStatus, ReviewState, StoredFile, Task, TaskStatus
+from uploads.processing import file_process
+
+# --- real files ----------------------------------------------------------------------------------
+
+
+def image_bytes(fmt: str, size=(64, 40), color=(220, 40, 40), **save) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, fmt, **save)
+    return out.getvalue()
+
+
+def pdf_bytes(pages: int = 1, width: float = 300, height: float = 400) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=width, height=height)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def pixel_flood_png(width: int = 65535, height: int = 65535) -> bytes:
+    """A real (tiny) PNG whose IHDR is patched to claim ``width`` x ``height``, CRC fixed."""
+    data = bytearray(image_bytes("PNG", size=(8, 8)))
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def text_chunk_bomb_png() -> bytes:
+    """A small PNG with a zTXt chunk that inflates to 8 MB."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "A" * (8 * 1024 * 1024), zip=True)
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+HTML = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
+SVG = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script>'
+    b'<rect width="10" height="10" onclick="alert(2)"/></svg>'
+)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def upload_one(persona, name: str, data: bytes) -> StoredFile:
+    response = persona.client().post(
+        "/upload", {"files": [SimpleUploadedFile(name, data, content_type="image/png")]}, format="multipart"
+    )
+    body = data_of(response, 201)
+    return StoredFile.objects.get(pk=body["tasks"][0]["file_id"])
+
+
+def processed(persona, name: str, data: bytes) -> tuple[str, StoredFile]:
+    stored = upload_one(persona, name, data)
+    outcome = file_process(file_id=stored.pk)
+    stored.refresh_from_db()
+    return outcome, stored
+
+
+def set_review(org, required: bool) -> None:
+    OrgSetting.objects.update_or_create(organization=org, key="review.required", defaults={"value": required})
+
+
+def temp_entries() -> set[str]:
+    return set(os.listdir(settings.FILE_UPLOAD_TEMP_DIR))
+
+
+def thumbnail_of(stored: StoredFile) -> Image.Image:
+    assert stored.thumbnail_key == f"{stored.organization_id}/{stored.pk}/.thumbnail.png"
+    assert storage.object_size(stored.thumbnail_key)
+    image = Image.open(io.BytesIO(b"".join(storage.iter_chunks(stored.thumbnail_key))))
+    image.load()
+    return image
+
+
+def assert_failed(stored: StoredFile, *codes: str) -> None:
+    assert stored.status == FileStatus.FAILED
+    assert stored.error_code in codes, (stored.error_code, stored.error_message)
+    assert stored.error_message
+    task = Task.objects.get(file=stored)
+    assert task.status == TaskStatus.FAILED
+    assert task.error_code == stored.error_code
+
+
+# --- type from the bytes ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestDetection:
+    def test_png_named_jpg_is_png(self, member):
+        outcome, stored = processed(member, "photo.jpg", image_bytes("PNG"))
+        assert outcome == "staged"
+        assert stored.content_type == "image/png" and stored.kind == "png"
+        assert stored.claimed_content_type == "image/png"  # what the client said is kept, not used
+        assert stored.name == "photo.jpg"
+
+    def test_html_named_png_is_active_html(self, member):
+        outcome, stored = processed(member, "x.png", HTML)
+        assert outcome == "staged"
+        assert stored.kind == "html" and stored.content_type == "text/html"
+        assert stored.thumbnail_key == ""
+        assert "width" not in stored.metadata
+
+    def test_php_named_png(self, member):
+        _outcome, stored = processed(member, "shell.png", b"<?php system($_GET['c']); ?>\n")
+        assert stored.kind == "php" and stored.content_type == "text/x-php"
+
+    def test_svg_with_script_is_svg(self, member):
+        outcome, stored = processed(member, "logo.png", SVG)
+        assert outcome == "staged"
+        assert stored.kind == "svg" and stored.content_type == "image/svg+xml"
+
+    def test_svg_with_doctype_and_event_handler_is_svg(self, member):
+        svg = (
+            b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n'
+            b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
+        )
+        _outcome, stored = processed(member, "logo.svg", svg)
+        assert stored.kind == "svg"
+
+    def test_jpeg_html_polyglot_is_jpeg(self, member):
+        payload = b"<html><body><script>alert(1)</script></body></html>"
+        polyglot = image_bytes("JPEG", comment=payload) + payload
+        assert polyglot.startswith(b"\xff\xd8\xff") and payload in polyglot
+        outcome, stored = processed(member, "cat.html", polyglot)
+        assert outcome == "staged"
+        assert stored.content_type == "image/jpeg" and stored.kind == "jpeg"
+        assert stored.metadata["width"] == 64 and stored.metadata["height"] == 40
+
+    def test_pdf_zip_polyglot_is_pdf(self, member):
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("evil.html", HTML)
+        outcome, stored = processed(member, "doc.zip", pdf_bytes(1) + archive.getvalue())
+        assert outcome == "staged"
+        assert stored.kind == "pdf" and stored.content_type == "application/pdf"
+        assert stored.metadata["pages"] == 1
+
+
+# --- summaries and thumbnails ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestInspection:
+    @pytest.mark.parametrize("fmt,kind", [("PNG", "png"), ("JPEG", "jpeg")])
+    def test_image_summary_and_thumbnail(self, member, fmt, kind):
+        outcome, stored = processed(member, f"big.{kind}", image_bytes(fmt, size=(600, 300)))
+        assert outcome == "staged"
+        assert stored.kind == kind
+        assert stored.metadata["width"] == 600 and stored.metadata["height"] == 300
+        assert stored.metadata["format"] == fmt
+        thumb = thumbnail_of(stored)
+        assert thumb.format == "PNG"
+        assert max(thumb.size) <= 256
+        assert thumb.size == (256, 128)
+
+    def test_small_image_thumbnail_is_not_enlarged(self, member):
+        _outcome, stored = processed(member, "small.png", image_bytes("PNG", size=(30, 20)))
+        assert thumbnail_of(stored).size == (30, 20)
+
+    def test_pdf_summary_and_first_page_thumbnail(self, member):
+        outcome, stored = processed(member, "report.pdf", pdf_bytes(3, width=300, height=600))
+        assert outcome == "staged"
+        assert stored.kind == "pdf" and stored.content_type == "application/pdf"
+        assert stored.metadata["pages"] == 3
+        assert stored.metadata["encrypted"] is False
+        assert stored.metadata["page_width_pt"] == 300 and stored.metadata["page_height_pt"] == 600
+        thumb = thumbnail_of(stored)
+        assert thumb.format == "PNG"
+        assert max(thumb.size) <= 256 and thumb.size[1] == 256
+
+    def test_text_has_no_thumbnail(self, member):
+        _outcome, stored = processed(member, "notes.txt", b"just words\n")
+        assert stored.kind == "text" and stored.thumbnail_key == ""
+
+    def test_temporary_files_are_removed(self, member):
+        before = temp_entries()
+        processed(member, "a.png", image_bytes("PNG"))
+        processed(member, "b.pdf", pdf_bytes(1))
+        processed(member, "c.png", pixel_flood_png())
+        assert temp_entries() == before
+
+
+# --- hostile content fails with a code; the worker survives --------------------------------------------
+
+
+@pytest.mark.django_db
+class TestHostile:
+    def test_pixel_flood_fails_and_the_worker_survives(self, member):
+        flood = pixel_flood_png()
+        assert len(flood) < 1024
+        assert struct.unpack(">II", flood[16:24]) == (65535, 65535)
+        with pytest.raises(Image.DecompressionBombError):  # a real PNG header Pillow parses
+            Image.open(io.BytesIO(flood))
+        outcome, stored = processed(member, "flood.png", flood)
+        assert outcome == "failed"
+        assert_failed(stored, "IMAGE_TOO_LARGE")
+        assert stored.thumbnail_key == ""
+        assert not storage.object_size(f"{stored.organization_id}/{stored.pk}/.thumbnail.png")
+        # The next file is processed normally.
+        outcome, fine = processed(member, "fine.png", image_bytes("PNG"))
+        assert outcome == "staged" and fine.metadata["width"] == 64
+
+    def test_pixel_limit_comes_from_settings(self, member):
+        with override_settings(FILECONVERT={**settings.FILECONVERT, "MAX_IMAGE_PIXELS": 1000}):
+            outcome, stored = processed(member, "medium.png", image_bytes("PNG", size=(100, 100)))
+        assert outcome == "failed"
+        assert_failed(stored, "IMAGE_TOO_LARGE")
+
+    def test_png_text_chunk_bomb_fails(self, member):
+        bomb = text_chunk_bomb_png()
+        assert len(bomb) < 64 * 1024
+        outcome, stored = processed(member, "bomb.png", bomb)
+        assert outcome == "failed"
+        assert_failed(stored, "UNREADABLE_CONTENT", "IMAGE_TOO_LARGE")
+
+    def test_unreadable_png(self, member):
+        outcome, stored = processed(member, "broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+        assert outcome == "failed"
+        assert_failed(stored, "UNREADABLE_CONTENT")
+
+    def test_truncated_pdf_never_raises(self, member):
+        whole = pdf_bytes(2)
+        outcome, stored = processed(member, "cut.pdf", whole[: len(whole) // 2])
+        assert outcome in ("staged", "failed")
+        if outcome == "failed":
+            assert_failed(stored, "UNREADABLE_CONTENT")  # pypdf: "Stream has ended unexpectedly"
+        else:
+            assert stored.kind == "pdf" and "pages" in stored.metadata
+
+    def test_garbage_pdf_fails(self, member):
+        outcome, stored = processed(member, "junk.pdf", b"%PDF-1.7\n" + bytes(range(256)) * 2)
+        assert outcome == "failed"
+        assert_failed(stored, "UNREADABLE_CONTENT")
+
+
+# --- idempotency, poison, missing bytes ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestPipeline:
+    def test_second_call_is_skipped(self, member):
+        stored = upload_one(member, "a.txt", b"hello")
+        assert file_process(file_id=stored.pk) == "staged"
+        assert file_process(file_id=stored.pk) == "skipped"
+        stored.refresh_from_db()
+        assert stored.process_attempts == 1
+        assert stored.status == FileStatus.STAGED
+
+    def test_unknown_file_is_skipped(self, db):
+        assert file_process(file_id="fil_doesnotexist") == "skipped"
+
+    def test_failed_file_is_not_retried(self, member):
+        stored = upload_one(member, "broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+        assert file_process(file_id=stored.pk) == "failed"
+        assert file_process(file_id=stored.pk) == "skipped"
+
+    def test_poison_file_fails_after_max_attempts(self, member):
+        stored = upload_one(member, "poison.png", image_bytes("PNG"))
+        limit = settings.FILECONVERT["PROCESS_MAX_ATTEMPTS"]
+        # Earlier deliveries died mid-job (the row still says processing).
+        StoredFile.objects.filter(pk=stored.pk).update(process_attempts=limit, status=FileStatus.PROCESSING)
+        assert file_process(file_id=stored.pk) == "failed"
+        stored.refresh_from_db()
+        assert_failed(stored, "POISON_FILE")
+        assert stored.process_attempts == limit + 1
+        assert file_process(file_id=stored.pk) == "skipped"
+
+    def test_last_allowed_attempt_still_runs(self, member):
+        stored = upload_one(member, "ok.png", image_bytes("PNG"))
+        limit = settings.FILECONVERT["PROCESS_MAX_ATTEMPTS"]
+        StoredFile.objects.filter(pk=stored.pk).update(process_attempts=limit - 1)
+        assert file_process(file_id=stored.pk) == "staged"
+
+    def test_missing_bytes(self, member):
+        stored = upload_one(member, "gone.png", image_bytes("PNG"))
+        storage.delete(stored.storage_key)
+        assert file_process(file_id=stored.pk) == "failed"
+        stored.refresh_from_db()
+        assert_failed(stored, "MISSING_BYTES")
+
+    def test_changed_bytes_fail_the_checksum(self, member):
+        stored = upload_one(member, "swapped.txt", b"original bytes")
+        Path(storage.local_path(stored.storage_key)).write_bytes(b"tampered bytes")  # same size
+        assert file_process(file_id=stored.pk) == "failed"
+        stored.refresh_from_db()
+        assert_failed(stored, "CHECKSUM_MISMATCH")
+
+    def test_changed_size_fails(self, member):
+        stored = upload_one(member, "grown.txt", b"original bytes")
+        Path(storage.local_path(stored.storage_key)).write_bytes(b"original bytes and more")
+        assert file_process(file_id=stored.pk) == "failed"
+        stored.refresh_from_db()
+        assert_failed(stored, "SIZE_MISMATCH")
+
+    def test_outputs_recorded_on_success(self, member):
+        data = image_bytes("PNG")
+        _outcome, stored = processed(member, "pic.png", data)
+        assert stored.size == len(data)
+        assert stored.error_code == "" and stored.error_message == ""
+        assert stored.process_attempts == 1
+
+
+# --- review --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestReview:
+    def test_review_required_by_default(self, member):
+        outcome, stored = processed(member, "a.png", image_bytes("PNG"))
+        assert outcome == "staged"
+        assert stored.status == FileStatus.STAGED and stored.review_state == ReviewState.PENDING
+        assert Task.objects.get(file=stored).status == TaskStatus.REVIEWING
+
+    def test_review_required_explicitly(self, member):
+        set_review(member.org, True)
+        outcome, stored = processed(member, "a.txt", b"x")
+        assert outcome == "staged"
+        assert Task.objects.get(file=stored).status == TaskStatus.REVIEWING
+
+    def test_no_review_means_completed(self, member):
+        set_review(member.org, False)
+        outcome, stored = processed(member, "a.png", image_bytes("PNG"))
+        assert outcome == "active"
+        assert stored.status == FileStatus.ACTIVE and stored.review_state == ReviewState.NOT_REQUIRED
+        assert Task.objects.get(file=stored).status == TaskStatus.COMPLETED
+
+    def test_failure_is_failed_whatever_the_review_setting(self, member):
+        set_review(member.org, False)
+        outcome, stored = processed(member, "flood.png", pixel_flood_png())
+        assert outcome == "failed"
+        assert Task.objects.get(file=stored).status == TaskStatus.FAILED
