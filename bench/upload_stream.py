@@ -1,0 +1,109 @@
+"""Streamed upload throughput: ``PUT /api/uploads/{id}/data`` through a real gunicorn
+against a plain write of the same bytes to the same disk, interleaved, in one run.
+
+    .venv/bin/python bench/upload_stream.py [--size-mib 1024] [--rounds 3]
+
+Prints: medians of both, their ratio (target >= 0.6), bytes written by the web
+process / bytes uploaded (target <= 1.05), and the web worker's peak memory growth
+(target < 64 MiB). Server on CPU 1, client on CPU 0 (taskset) when there are two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._server import BenchServer, median, proc_io, proc_status
+
+BLOCK = 1024 * 1024
+
+
+def plain_write(path: Path, block: bytes, blocks: int) -> float:
+    """The same bytes, written and made durable (fsync), as the upload path does."""
+    started = time.perf_counter()
+    with open(path, "wb", buffering=0) as fh:
+        for _ in range(blocks):
+            fh.write(block)
+        os.fsync(fh.fileno())
+    elapsed = time.perf_counter() - started
+    path.unlink()
+    return elapsed
+
+
+def api_upload(server: BenchServer, block: bytes, blocks: int) -> tuple[float, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+    body = json.dumps({"filename": "bench.bin", "size": blocks * len(block)})
+    conn.request("POST", "/api/uploads/init", body=body, headers={"X-API-Key": server.key, "Content-Type": "application/json"})
+    init = json.loads(conn.getresponse().read())["data"]
+    started = time.perf_counter()
+    conn.putrequest("PUT", f"/api/uploads/{init['file_id']}/data")
+    conn.putheader("X-API-Key", server.key)
+    conn.putheader("Content-Type", "application/octet-stream")
+    conn.putheader("Content-Length", str(blocks * len(block)))
+    conn.endheaders()
+    for _ in range(blocks):
+        conn.send(block)
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    elapsed = time.perf_counter() - started
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"upload failed: {response.status} {payload}")
+    return elapsed, payload["data"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if os.cpu_count() and os.cpu_count() >= 2:
+        os.sched_setaffinity(0, {0})
+    block = os.urandom(BLOCK)
+    blocks = args.size_mib
+    size = blocks * BLOCK
+    server = BenchServer(workers=1, threads=1, cpu="1").start()
+    try:
+        time.sleep(1)
+        pids = server.worker_pids()
+        assert len(pids) == 1, pids
+        worker = pids[0]
+        api_upload(server, block, 4)  # warm up imports and connections
+        hwm_before = proc_status(worker, "VmHWM")
+        rss_before = proc_status(worker, "VmRSS")
+        plain, api, ratios_written = [], [], []
+        for _ in range(args.rounds):
+            plain.append(plain_write(server.data_dir / "plain.bin", block, blocks))
+            wchar_before = proc_io(worker, "wchar")
+            elapsed, data = api_upload(server, block, blocks)
+            wchar = proc_io(worker, "wchar") - wchar_before
+            api.append(elapsed)
+            ratios_written.append(wchar / size)
+            assert data["size"] == size
+            for path in (server.data_dir / "media").rglob("bench.bin"):
+                path.unlink()
+        hwm_after = proc_status(worker, "VmHWM")
+    finally:
+        server.stop()
+    plain_mbs = size / median(plain) / 1e6
+    api_mbs = size / median(api) / 1e6
+    print(f"streamed upload of {args.size_mib} MiB, {args.rounds} rounds (medians)")
+    print(f"  plain disk write      : {plain_mbs:8.1f} MB/s")
+    print(f"  PUT through gunicorn  : {api_mbs:8.1f} MB/s")
+    print(f"  ratio api/plain       : {api_mbs / plain_mbs:8.2f}   (target >= 0.6)")
+    print(f"  written/uploaded      : {median(ratios_written):8.3f}   (target <= 1.05; bytes the web process wrote)")
+    print(
+        f"  peak memory growth    : {(hwm_after - hwm_before) / 2**20:8.1f} MiB "
+        f"(target < 64; RSS before {rss_before / 2**20:.0f} MiB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
