@@ -53,7 +53,10 @@ INSTALLED_APPS = [
     "accounts",
     "uploads",
     "review",
+    "search",
     "conversions",
+    "sharing",
+    "metadata",
 ]
 
 MIDDLEWARE = [
@@ -223,6 +226,8 @@ FILECONVERT = {
     "MAX_EMAIL_HEADER_BYTES": env_int("MAX_EMAIL_HEADER_BYTES", 256 * 1024, minimum=1024),
     "MAX_IMAGE_PIXELS": env_int("MAX_IMAGE_PIXELS", 80_000_000, minimum=1),
     "PROCESS_MAX_ATTEMPTS": env_int("PROCESS_MAX_ATTEMPTS", 3, minimum=1),
+    # Platform review: staged files are due this long after they were uploaded (seed 001: 7 days).
+    "REVIEW_WINDOW_SECONDS": env_int("REVIEW_WINDOW_SECONDS", 7 * 24 * 3600, minimum=60),
 }
 
 # --- REST framework ----------------------------------------------------------------

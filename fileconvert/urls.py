@@ -1,3 +1,5 @@
+import importlib
+
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -15,6 +17,11 @@ import uploads.api.views  # noqa: F401  isort: skip
 from uploads.api.urls import api_urlpatterns as upload_api_urls
 from uploads.api.urls import root_urlpatterns as upload_root_urls
 
+# Apps that build on uploads: each app's ``api/urls.py`` imports its views (which may
+# contribute suffix actions to the ``files`` resource) before ``resource_urls()`` runs.
+_APPS = ("review", "search", "conversions", "sharing", "metadata")
+_app_urls = [importlib.import_module(f"{app}.api.urls") for app in _APPS]
+
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
@@ -23,6 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
 api_patterns = [
     path("", include("accounts.api.urls")),
     *upload_api_urls,
+    *(pattern for module in _app_urls for pattern in module.api_urlpatterns),
     path("_meta", meta.MetaIndexView.as_view(), name="meta-index"),
     path("_meta/<str:resource>", meta.MetaResourceView.as_view(), name="meta-resource"),
     path("health", ops.HealthView.as_view(), name="health"),
@@ -34,6 +42,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
     *upload_root_urls,
+    *(pattern for module in _app_urls for pattern in module.root_urlpatterns),
     path("api/", include(api_patterns)),
     path("metrics", ops.metrics_view, name="metrics"),
     path("openapi.json", SpectacularAPIView.as_view(), {"format": "json"}, name="openapi"),

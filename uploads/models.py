@@ -101,6 +101,11 @@ class StoredFile(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     confirmed_at = models.DateTimeField(null=True, blank=True, help_text="When the bytes were verified in storage.")
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Platform review (review app): set when the file is staged, decided by a platform admin.
+    review_expires_at = models.DateTimeField(null=True, blank=True, help_text="Review deadline (staged files).")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    review_reason = models.CharField(max_length=1000, blank=True, help_text="Why the file was rejected.")
 
     class Meta:
         indexes = [
@@ -108,6 +113,8 @@ class StoredFile(models.Model):
             models.Index(fields=["organization", "status", "-id"], name="file_org_status_idx"),
             models.Index(fields=["expires_at"], name="file_expiry_idx", condition=Q(expires_at__isnull=False)),
             models.Index(fields=["status", "process_enqueued_at"], name="file_status_enqueued_idx"),
+            # The review queue: pending files, oldest deadline first.
+            models.Index(fields=["review_expires_at", "id"], name="file_review_queue_idx", condition=Q(review_state="pending")),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from fileconvert.errors import AppError
 from fileconvert.ids import new_id
 from uploads import emails
 from uploads.models import FileStatus, ReviewState, StoredFile, Task, TaskStatus
+from uploads.signals import file_activated, send_on_commit
 from uploads.sniff import sniff
 
 logger = logging.getLogger(__name__)
@@ -215,6 +217,10 @@ def _expand_email(message: StoredFile, fh: Any, size: int) -> dict[str, Any]:
 def _succeed(stored: StoredFile, updates: dict[str, Any]) -> str:
     org = Organization.objects.get(pk=stored.organization_id)
     review = bool(org_setting_value(org, "review.required"))
+    now = timezone.now()
+    if review:
+        window = timedelta(seconds=settings.FILECONVERT["REVIEW_WINDOW_SECONDS"])
+        updates = {**updates, "review_expires_at": (stored.confirmed_at or stored.created_at or now) + window}
     with transaction.atomic():
         done = StoredFile.objects.filter(pk=stored.pk, status=FileStatus.PROCESSING).update(
             status=FileStatus.STAGED if review else FileStatus.ACTIVE,
@@ -226,8 +232,10 @@ def _succeed(stored: StoredFile, updates: dict[str, Any]) -> str:
         if not done:
             return "skipped"
         Task.objects.filter(file_id=stored.pk, status=TaskStatus.PROCESSING).update(
-            status=TaskStatus.REVIEWING if review else TaskStatus.COMPLETED, updated_at=timezone.now()
+            status=TaskStatus.REVIEWING if review else TaskStatus.COMPLETED, updated_at=now
         )
+        if not review:
+            send_on_commit(file_activated, file_id=stored.pk, organization_id=stored.organization_id)
     return "staged" if review else "active"
 
 

@@ -32,6 +32,7 @@ from fileconvert.metrics import UPLOAD_BYTES, UPLOAD_THROUGHPUT
 from fileconvert.names import sanitize_filename, storage_slug
 from fileconvert.usage import storage_usage
 from uploads.models import Dataset, FileStatus, StoredFile, Task, TaskStatus, Upload, Visibility
+from uploads.signals import file_withdrawn, send_on_commit
 
 logger = logging.getLogger(__name__)
 STREAM_CHUNK = 1024 * 1024
@@ -390,6 +391,8 @@ def file_delete(*, actor: Identity | None, file: StoredFile, reason: str = "dele
     with transaction.atomic():
         family = _descendants(file)
         keys = _keys_of(family)
+        for member in family:
+            send_on_commit(file_withdrawn, file_id=member.pk, organization_id=member.organization_id)
         upload_ids = {f.upload_id for f in family if f.upload_id}
         StoredFile.objects.filter(pk__in=[f.pk for f in family]).delete()
         for upload_id in upload_ids:

@@ -166,6 +166,28 @@ def register(viewset: type[ResourceViewSet]) -> type[ResourceViewSet]:
     return viewset
 
 
+def contribute_action(resource_name: str, *, scope: str | None = None) -> Any:
+    """Decorator: attach a DRF ``@action`` written in another app to a registered resource.
+
+    Keeps dependencies one-way: ``conversions`` adds ``files/{org_id}/{id}/conversions``
+    without ``uploads`` importing it. The function is a normal viewset method (``self``
+    is the resource's viewset, so ``self.get_object()`` applies the tenant scoping), and
+    it shows up in ``/api/_meta`` and the OpenAPI schema like a declared action. Call it
+    at import time of the app's views module (imported by ``fileconvert.urls`` before the
+    router is built).
+    """
+
+    def attach(func: Any) -> Any:
+        viewset = REGISTRY[resource_name].viewset
+        assert not hasattr(viewset, func.__name__), f"{resource_name} already has {func.__name__}"
+        setattr(viewset, func.__name__, func)
+        if scope:
+            viewset.extra_action_scopes = {**viewset.extra_action_scopes, func.__name__: scope}
+        return func
+
+    return attach
+
+
 def find_resource(name: str) -> Resource | None:
     if name in REGISTRY:
         return REGISTRY[name]

@@ -1,0 +1,6 @@
+"""URLs of the metadata app: ``api_urlpatterns`` are mounted under /api/, ``root_urlpatterns`` at the root."""
+
+from django.urls import URLPattern
+
+api_urlpatterns: list[URLPattern] = []
+root_urlpatterns: list[URLPattern] = []

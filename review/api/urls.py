@@ -1,0 +1,6 @@
+"""URLs of the review app: ``api_urlpatterns`` are mounted under /api/, ``root_urlpatterns`` at the root."""
+
+from django.urls import URLPattern
+
+api_urlpatterns: list[URLPattern] = []
+root_urlpatterns: list[URLPattern] = []
