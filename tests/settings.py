@@ -22,6 +22,12 @@ if _redis:
 from fileconvert.settings import *  # noqa: E402, F403
 from fileconvert.settings import REST_FRAMEWORK  # noqa: E402
 
+# Concurrent test runs against one PostgreSQL server (several engineers on one machine)
+# keep apart by setting FILECONVERT_TEST_DB_SUFFIX; pytest-django adds the xdist suffix.
+_suffix = os.environ.get("FILECONVERT_TEST_DB_SUFFIX", "")
+if _suffix and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_suffix}"}  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; hashing is Django's concern
 CELERY_TASK_DEFAULT_QUEUE = f"fileconvert-test-{_worker}"
 REST_FRAMEWORK = {
