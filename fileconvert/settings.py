@@ -160,6 +160,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-expired-files": {"task": "uploads.tasks.sweep_expired", "schedule": 60.0},
     "requeue-stuck-files": {"task": "uploads.tasks.requeue_stuck_files", "schedule": 300.0},
+    "review-overdue": {"task": "review.tasks.apply_overdue_policy", "schedule": 900.0},
+    "review-purge-rejected": {"task": "review.tasks.purge_rejected", "schedule": 3600.0},
 }
 
 # --- Storage ---------------------------------------------------------------------
@@ -228,6 +230,10 @@ FILECONVERT = {
     "PROCESS_MAX_ATTEMPTS": env_int("PROCESS_MAX_ATTEMPTS", 3, minimum=1),
     # Platform review: staged files are due this long after they were uploaded (seed 001: 7 days).
     "REVIEW_WINDOW_SECONDS": env_int("REVIEW_WINDOW_SECONDS", 7 * 24 * 3600, minimum=60),
+    # What beat does with pending files past their deadline: escalate | reject (decision 0004).
+    "REVIEW_OVERDUE_POLICY": env_str("REVIEW_OVERDUE_POLICY", "escalate"),
+    "REVIEW_REJECTED_RETENTION_DAYS": env_int("REVIEW_REJECTED_RETENTION_DAYS", 30, minimum=0),
+    "REVIEW_PREVIEW_TTL_SECONDS": env_int("REVIEW_PREVIEW_TTL_SECONDS", 3600, minimum=60),
 }
 
 # --- REST framework ----------------------------------------------------------------
