@@ -5,9 +5,10 @@ from rest_framework import serializers
 from accounts.models import ApiKey, AuditEvent, FeatureFlag, Membership, OrgSetting
 from accounts.org_settings import SETTINGS
 from accounts.scopes import ALL_SCOPES, ROLE_CHOICES, SCOPE_HELP
+from fileconvert.api.serializers import ReadFastMixin
 
 
-class SettingSerializer(serializers.ModelSerializer):
+class SettingSerializer(ReadFastMixin, serializers.ModelSerializer):
     help_text = serializers.SerializerMethodField(help_text="What the setting does.")
 
     class Meta:
@@ -29,7 +30,7 @@ class SettingUpdateSerializer(serializers.Serializer):
     value = serializers.JSONField(help_text="New value; its type depends on the key.")
 
 
-class FeatureFlagSerializer(serializers.ModelSerializer):
+class FeatureFlagSerializer(ReadFastMixin, serializers.ModelSerializer):
     class Meta:
         model = FeatureFlag
         fields = ["id", "name", "enabled", "description", "updated_at"]
@@ -43,7 +44,7 @@ class FeatureFlagUpdateSerializer(serializers.ModelSerializer):
         extra_kwargs = {"enabled": {"required": False}, "description": {"required": False}}
 
 
-class MemberSerializer(serializers.ModelSerializer):
+class MemberSerializer(ReadFastMixin, serializers.ModelSerializer):
     id = serializers.CharField(source="user.id", read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
     name = serializers.CharField(source="user.name", read_only=True)
@@ -78,7 +79,7 @@ class MemberUpdateSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(ReadFastMixin, serializers.ModelSerializer):
     key_id = serializers.CharField(source="id", read_only=True)
     user_id = serializers.CharField(read_only=True)
     revoked = serializers.SerializerMethodField()
@@ -139,7 +140,7 @@ class TokenSerializer(serializers.Serializer):
     user_id = serializers.CharField()
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(ReadFastMixin, serializers.ModelSerializer):
     actor_id = serializers.CharField(read_only=True)
     actor = serializers.CharField(source="actor_label", read_only=True)
     organization_id = serializers.CharField(read_only=True)

@@ -5,11 +5,12 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from fileconvert.api.serializers import ReadFastMixin
 from uploads.models import StoredFile, Task, Upload, Visibility
 from uploads.selectors import counts_from_annotations, task_counts, upload_status
 
 
-class FileSerializer(serializers.ModelSerializer):
+class FileSerializer(ReadFastMixin, serializers.ModelSerializer):
     organization_id = serializers.CharField(read_only=True)
     dataset_id = serializers.CharField(read_only=True, allow_null=True)
     upload_id = serializers.CharField(read_only=True, allow_null=True)
@@ -87,7 +88,7 @@ class UploadInitResponseSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(ReadFastMixin, serializers.ModelSerializer):
     upload_id = serializers.CharField(read_only=True)
     file_id = serializers.CharField(read_only=True)
     filename = serializers.CharField(source="file.name", read_only=True)
@@ -123,7 +124,7 @@ class TaskSerializer(serializers.ModelSerializer):
         return {"code": obj.error_code, "message": obj.error_message} if obj.error_code else None
 
 
-class UploadSerializer(serializers.ModelSerializer):
+class UploadSerializer(ReadFastMixin, serializers.ModelSerializer):
     organization_id = serializers.CharField(read_only=True)
     dataset_id = serializers.CharField(read_only=True, allow_null=True)
     dataset_name = serializers.CharField(source="dataset.name", read_only=True, allow_null=True, default=None)
