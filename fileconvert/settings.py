@@ -230,6 +230,12 @@ FILECONVERT = {
     "PROCESS_MAX_ATTEMPTS": env_int("PROCESS_MAX_ATTEMPTS", 3, minimum=1),
     # Platform review: staged files are due this long after they were uploaded (seed 001: 7 days).
     "REVIEW_WINDOW_SECONDS": env_int("REVIEW_WINDOW_SECONDS", 7 * 24 * 3600, minimum=60),
+    # Download and share (sharing app): ?dl= link lifetimes, share link limits, Range cap.
+    "DOWNLOAD_LINK_TTL_SECONDS": env_int("DOWNLOAD_LINK_TTL_SECONDS", 3600, minimum=1),
+    "DOWNLOAD_LINK_MAX_TTL_SECONDS": env_int("DOWNLOAD_LINK_MAX_TTL_SECONDS", 7 * 24 * 3600, minimum=1),
+    "SHARE_LINK_MAX_TTL_SECONDS": env_int("SHARE_LINK_MAX_TTL_SECONDS", 365 * 24 * 3600, minimum=60),
+    "SHARE_MAX_RECIPIENTS": env_int("SHARE_MAX_RECIPIENTS", 50, minimum=1),
+    "DOWNLOAD_MAX_RANGES": env_int("DOWNLOAD_MAX_RANGES", 16, minimum=1),
     # What beat does with pending files past their deadline: escalate | reject (decision 0004).
     "REVIEW_OVERDUE_POLICY": env_str("REVIEW_OVERDUE_POLICY", "escalate"),
     "REVIEW_REJECTED_RETENTION_DAYS": env_int("REVIEW_REJECTED_RETENTION_DAYS", 30, minimum=0),

@@ -137,6 +137,25 @@ def iter_chunks(key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
             yield chunk
 
 
+def iter_range(key: str, start: int, end: int, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    """Bytes ``start..end`` (inclusive) of an object: one S3 ranged GET (never the whole
+    object) or a seek on disk; memory stays at one chunk. Raises OSError if it is short."""
+    if is_s3():
+        client, bucket = _s3()
+        body: Any = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"]
+    else:
+        body = open(local_path(key), "rb")  # noqa: SIM115 - closed below
+        body.seek(start)
+    remaining = end - start + 1
+    with contextlib.closing(body):
+        while remaining > 0:
+            chunk = body.read(min(chunk_size, remaining))
+            if not chunk:
+                raise OSError(f"stored object {key} ended {remaining} bytes early")
+            remaining -= len(chunk)
+            yield chunk
+
+
 def object_size(key: str) -> int | None:
     """Size of the object at ``key``, or None if there is none."""
     if is_s3():

@@ -32,7 +32,7 @@ from fileconvert.metrics import UPLOAD_BYTES, UPLOAD_THROUGHPUT
 from fileconvert.names import sanitize_filename, storage_slug
 from fileconvert.usage import storage_usage
 from uploads.models import Dataset, FileStatus, StoredFile, Task, TaskStatus, Upload, Visibility
-from uploads.signals import file_withdrawn, send_on_commit
+from uploads.signals import file_visibility_changed, file_withdrawn, send_on_commit
 
 logger = logging.getLogger(__name__)
 STREAM_CHUNK = 1024 * 1024
@@ -442,6 +442,13 @@ def file_update(*, actor: Identity, file: StoredFile, data: dict[str, Any]) -> S
         if changes:
             locked.save(update_fields=["name", "dataset", "visibility"])
             audit_record(org=actor.org, actor=actor, action="file.update", target=locked, details=changes)
+            if "visibility" in changes:
+                send_on_commit(
+                    file_visibility_changed,
+                    file_id=locked.pk,
+                    organization_id=locked.organization_id,
+                    visibility=locked.visibility,
+                )
     return locked
 
 

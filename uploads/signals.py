@@ -11,6 +11,8 @@ Celery task or touch other tables without seeing a state that could still roll b
   missing row). Search drops it; sharing revokes its links.
 - ``file_content_changed``: the bytes of an existing file were replaced (metadata edit);
   signed links bound to the old content stop working, search re-indexes it.
+- ``file_visibility_changed``: the file's visibility changed (``visibility`` is the new
+  one); sharing ends the links wider than it (private ends them all).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from django.dispatch import Signal
 file_activated = Signal()
 file_withdrawn = Signal()
 file_content_changed = Signal()
+file_visibility_changed = Signal()
 
 
 def send_on_commit(signal: Signal, *, file_id: str, organization_id: str, **extra: object) -> None:
