@@ -76,7 +76,10 @@ class FileViewSet(ResourceViewSet):
     def get_parsers(self) -> list[Any]:
         from rest_framework.parsers import FormParser, JSONParser
 
-        if getattr(self, "action", None) == "create" or (getattr(self, "request", None) and self.request.method == "POST"):
+        # Uploads are multipart; suffix actions from other apps (share, conversions …) take JSON.
+        # (``self.action`` is set only after the parsers are chosen: read the action map.)
+        method = getattr(getattr(self, "request", None), "method", "") or ""
+        if getattr(self, "action_map", {}).get(method.lower()) == "create":
             return [MultiPartParser()]
         return [JSONParser(), FormParser(), MultiPartParser()]
 
