@@ -24,7 +24,7 @@ READ_CHUNK = 1024 * 1024
 class StorageWriter(Protocol):
     bytes_written: int
 
-    def write(self, chunk: bytes) -> None: ...
+    def write(self, chunk: bytes | memoryview) -> None: ...
     def commit(self) -> None: ...
     def abort(self) -> None: ...
 
@@ -55,7 +55,12 @@ class LocalWriter:
         self.bytes_written = 0
 
     def write(self, chunk: bytes) -> None:
-        self._fh.write(chunk)
+        view = memoryview(chunk)  # bytes or a memoryview of the caller's reused buffer
+        while view:  # an unbuffered write may be partial
+            written = self._fh.write(view)
+            if not written:
+                raise OSError("the file system accepted no bytes")
+            view = view[written:]
         self.bytes_written += len(chunk)
 
     def commit(self) -> None:

@@ -206,15 +206,17 @@ def stream_into(
     total = 0
     head = b""
     started = time.perf_counter()
+    fill = getattr(stream, "readinto_full", None)  # fileconvert.wsgi_input.SocketBody: no copies
+    buffer = memoryview(bytearray(STREAM_CHUNK)) if fill else None
     while True:
-        chunk = stream.read(STREAM_CHUNK)
+        chunk = buffer[: fill(buffer)] if fill else stream.read(STREAM_CHUNK)  # type: ignore[index]
         if not chunk:
             break
         total += len(chunk)
         if total > limit:
             raise PayloadTooLarge(f"The body exceeds the limit of {limit} bytes.", code=limit_code, max_bytes=limit)
         if len(head) < 8192:
-            head += chunk[: 8192 - len(head)]
+            head += bytes(chunk[: 8192 - len(head)])
         digest.update(chunk)
         writer.write(chunk)
     if expected_length is not None and total != expected_length:
