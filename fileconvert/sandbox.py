@@ -3,12 +3,18 @@ wall-clock timeout and an address-space cap; the whole process group dies on tim
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,108 @@ def _limits(memory_bytes: int, cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+@dataclass(frozen=True)
+class ForkedResult:
+    value: Any  # what the function returned (JSON-able), or None
+    error: dict[str, Any] | None  # {"type", "code", "message"} when it raised or died
+    timed_out: bool
+
+
+def _vm_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def run_forked(
+    func: Callable[[Callable[[Any], None]], Any],
+    *,
+    timeout: float = 60,
+    memory_bytes: int = 1024**3,
+    on_message: Callable[[Any], None] | None = None,
+) -> ForkedResult:
+    """Run ``func(send)`` in a forked child under the same limits (own process group,
+    address space capped at what the parent maps plus ``memory_bytes``, CPU seconds),
+    killed with its whole group (programs it started included) after ``timeout``.
+
+    Forking keeps the parent's imports, so a child costs milliseconds, not an
+    interpreter start. ``send(obj)`` passes JSON messages (progress) to ``on_message``
+    in the parent while the child runs; the return value comes back the same way.
+    The child never returns into the caller's code: it ends with ``os._exit``.
+    """
+    read_fd, write_fd = os.pipe()
+    cap = _vm_bytes() + memory_bytes
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            os.close(read_fd)
+            out = os.fdopen(write_fd, "w", buffering=1)
+            _limits(cap, int(timeout) + 1)
+
+            def send(obj: Any) -> None:
+                out.write(json.dumps({"m": obj}) + "\n")
+
+            value = func(send)
+            out.write(json.dumps({"r": value}) + "\n")
+            out.flush()
+            code = 0
+        except BaseException as exc:  # noqa: BLE001  the child reports everything, then dies
+            with contextlib.suppress(BaseException):
+                error = {"type": type(exc).__name__, "code": getattr(exc, "code", None), "message": str(exc)[:2000]}
+                out.write(json.dumps({"e": error}) + "\n")
+                out.flush()
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    deadline = time.monotonic() + timeout
+    value: Any = None
+    error: dict[str, Any] | None = None
+    timed_out = False
+    buffer = b""
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                if "m" in message and on_message is not None:
+                    on_message(message["m"])
+                elif "r" in message:
+                    value = message["r"]
+                elif "e" in message:
+                    error = message["e"]
+    finally:
+        os.close(read_fd)
+        if timed_out:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # stragglers the child started (its group)
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        return ForkedResult(None, {"type": "Timeout", "code": "TIMEOUT", "message": f"Took longer than {timeout:g}s."}, True)
+    if error is None and not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+        signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        error = {"type": "Died", "code": "CRASHED", "message": f"The converter process died (signal {signum})."}
+    return ForkedResult(value, error, False)
 
 
 def run_python_module(

@@ -1,0 +1,409 @@
+"""Every converter on real files; outputs re-opened by the reading library and checked."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from conversions import converters
+from conversions.converters.base import Context, ConversionFailed
+from tests.conversions import samples
+
+needs_ffmpeg = pytest.mark.skipif(not samples.HAS_FFMPEG, reason="ffmpeg is not installed")
+needs_soffice = pytest.mark.skipif(not samples.HAS_SOFFICE, reason="LibreOffice is not installed")
+
+
+def convert(tmp_path: Path, data: bytes, source: str, target: str, extra=None, **options) -> tuple[bytes, dict, list[int]]:
+    route = converters.route_for(source, target)
+    assert route is not None, f"no route {source} -> {target}"
+    validated = converters.validate_options(route, options)
+    src = tmp_path / f"input.{source}"
+    src.write_bytes(data)
+    seen: list[int] = []
+    ctx = Context(workdir=tmp_path, max_image_pixels=80_000_000, timeout=120, extra_inputs=extra or [], report=seen.append)
+    out = converters.run_route(route, src, validated, ctx, tmp_path)
+    return Path(out["path"]).read_bytes(), out["facts"], seen
+
+
+def reopen(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+# --- images -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["png", "jpeg", "webp", "gif", "bmp", "tiff", "ico"])
+def test_jpeg_to_every_image_format(tmp_path, target):
+    out, _facts, progress = convert(tmp_path, samples.image_bytes("jpeg", (64, 48)), "jpeg", target)
+    image = reopen(out)
+    expected = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF", "ico": "ICO"}[target]
+    assert image.format == expected
+    if target != "ico":
+        assert image.size == (64, 48)
+    assert progress and progress[-1] == 100
+
+
+@pytest.mark.parametrize("source", ["png", "webp", "gif", "bmp", "tiff", "ico"])
+def test_every_image_format_to_png(tmp_path, source):
+    out, facts, _ = convert(tmp_path, samples.image_bytes(source, (32, 32)), source, "png")
+    assert reopen(out).format == "PNG"
+    assert facts["width"] == 32
+
+
+def test_exif_orientation_applied_and_exif_carried_over(tmp_path):
+    # Orientation 6 = rotate 90° clockwise: a 300x200 file displays as 200x300.
+    out, _facts, _ = convert(tmp_path, samples.jpeg_with_exif((300, 200), orientation=6), "jpeg", "jpeg")
+    image = reopen(out)
+    assert image.size == (200, 300)
+    exif = image.getexif()
+    assert exif.get(0x0112) == 1  # reset: the pixels are upright now
+    assert exif.get(0x010F) == "TestCam"
+
+
+def test_auto_orient_off_keeps_stored_pixels(tmp_path):
+    out, _, _ = convert(tmp_path, samples.jpeg_with_exif((300, 200), orientation=6), "jpeg", "png", auto_orient=False)
+    assert reopen(out).size == (300, 200)
+
+
+def test_strip_metadata_drops_exif(tmp_path):
+    out, _, _ = convert(tmp_path, samples.jpeg_with_exif(), "jpeg", "jpeg", strip_metadata=True)
+    assert not reopen(out).getexif()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"width": 100}, (100, 50)),
+        ({"height": 25}, (50, 25)),
+        ({"width": 100, "height": 100, "fit": "contain"}, (100, 50)),
+        ({"width": 100, "height": 100, "fit": "cover"}, (100, 100)),
+        ({"width": 100, "height": 100, "fit": "fill"}, (100, 100)),
+        ({"width": 1000, "height": 1000, "fit": "inside"}, (200, 100)),
+    ],
+)
+def test_resize_and_fit(tmp_path, options, expected):
+    data = samples.image_bytes("png", (200, 100))
+    out, facts, _ = convert(tmp_path, data, "png", "webp", **options)
+    assert reopen(out).size == expected
+    assert (facts["width"], facts["height"]) == expected
+
+
+def test_jpeg_draft_thumbnail_has_exact_size(tmp_path):
+    data = samples.image_bytes("jpeg", (3000, 2000))
+    out, _, _ = convert(tmp_path, data, "jpeg", "jpeg", width=1024, quality=70)
+    assert reopen(out).size == (1024, 683)
+
+
+def test_transparent_png_to_jpeg_uses_background(tmp_path):
+    out, _, _ = convert(tmp_path, samples.png_rgba(), "png", "jpeg", background="#00ff00")
+    image = reopen(out).convert("RGB")
+    assert image.mode == "RGB"
+    r, g, b = image.getpixel((100, 70))  # transparent area
+    assert g > 200 and r < 60 and b < 60
+    r, g, b = image.getpixel((20, 20))  # opaque red
+    assert r > 200 and g < 60
+
+
+def test_quality_changes_size(tmp_path):
+    noisy = io.BytesIO()
+    Image.effect_noise((200, 200), 80).convert("RGB").save(noisy, "PNG")
+    low, _, _ = convert(tmp_path, noisy.getvalue(), "png", "jpeg", quality=10)
+    high, _, _ = convert(tmp_path, noisy.getvalue(), "png", "jpeg", quality=95)
+    assert len(low) < len(high) / 2
+
+
+@pytest.mark.parametrize("target", ["gif", "webp"])
+def test_animated_gif_keeps_frames(tmp_path, target):
+    out, facts, _ = convert(tmp_path, samples.animated_gif(frames=4), "gif", target, width=20)
+    image = Image.open(io.BytesIO(out))
+    assert getattr(image, "n_frames", 1) == 4
+    assert image.size == (20, 15)
+    assert facts["frames"] == 4
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    bomb = samples.pixel_flood_png(20000)  # 400 Mpx declared, a few kB on disk
+    assert len(bomb) < 100_000
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, bomb, "png", "jpeg")
+    assert caught.value.code == "IMAGE_TOO_LARGE"
+
+
+def test_disallowed_image_format_is_not_opened(tmp_path):
+    # An EPS (Ghostscript territory) named .png: Pillow may not even try it.
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, eps, "png", "jpeg")
+    assert caught.value.code == "UNREADABLE_CONTENT"
+
+
+def test_images_to_pdf_multi_frame(tmp_path):
+    out, facts, _ = convert(tmp_path, samples.animated_gif(frames=3), "gif", "pdf")
+    assert samples.pdf_pages(out) == 3
+    assert facts["pages"] == 3
+
+
+# --- PDF ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["png", "jpeg"])
+def test_pdf_page_to_image(tmp_path, target):
+    pdf = samples.pdf_bytes(pages=3, size=(200, 300))
+    out, facts, _ = convert(tmp_path, pdf, "pdf", target, page=2, dpi=144)
+    image = reopen(out)
+    assert image.size == (400, 600)
+    assert facts == {"width": 400, "height": 600, "page": 2, "pages": 3}
+
+
+def test_pdf_page_beyond_the_end_fails(tmp_path):
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, samples.pdf_bytes(pages=2), "pdf", "png", page=5)
+    assert caught.value.code == "INVALID_PAGES"
+
+
+def test_pdf_to_text(tmp_path):
+    pdf = samples.pdf_bytes(pages=3, texts=["Alpha page", "Bravo page", "Charlie page"])
+    out, facts, progress = convert(tmp_path, pdf, "pdf", "text", pages="1,3")
+    text = out.decode()
+    assert "Alpha page" in text and "Charlie page" in text and "Bravo" not in text
+    assert facts["pages"] == 2
+    assert progress[-1] == 100
+
+
+def test_pdf_page_extraction_and_merge(tmp_path):
+    main = samples.pdf_bytes(pages=4, texts=["one", "two", "three", "four"])
+    other = tmp_path / "other.pdf"
+    other.write_bytes(samples.pdf_bytes(pages=2, texts=["extra1", "extra2"]))
+    out, facts, _ = convert(tmp_path, main, "pdf", "pdf", extra=[(other, "pdf")], pages="2-3")
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(out))
+    texts = [p.extract_text() for p in reader.pages]
+    assert len(texts) == 4 and "two" in texts[0] and "three" in texts[1] and "extra2" in texts[3]
+    assert reader.metadata.title == "Sample document"  # document info carried over
+    assert facts["pages"] == 4
+
+
+def test_malformed_pdf_fails_cleanly(tmp_path):
+    broken = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer << /Root 1 0 R /Prev 999999 >>\n%%EOF"
+    for target in ("text", "png", "pdf"):
+        with pytest.raises(ConversionFailed):
+            convert(tmp_path, broken, "pdf", target)
+
+
+# --- data ---------------------------------------------------------------------------------
+
+CSV = "id,name,score,active\n1,Ada,9.5,true\n2,Grace,9.8,false\n3,Alan,9.7,true\n"
+
+
+def test_csv_to_json_infers_types(tmp_path):
+    out, facts, _ = convert(tmp_path, CSV.encode(), "csv", "json")
+    rows = json.loads(out)
+    assert rows[0] == {"id": 1, "name": "Ada", "score": 9.5, "active": True}
+    assert facts["rows"] == 3
+
+
+def test_csv_semicolon_latin1_to_ndjson(tmp_path):
+    data = "id;name\n1;Zoë\n2;Renée\n".encode("latin-1")
+    out, _, _ = convert(tmp_path, data, "csv", "ndjson", delimiter=";", encoding="latin-1", infer_types=False)
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert lines == [{"id": "1", "name": "Zoë"}, {"id": "2", "name": "Renée"}]
+
+
+def test_wrong_encoding_fails(tmp_path):
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, "a\n\xff\xfe\n".encode("latin-1"), "csv", "json")
+    assert caught.value.code == "BAD_ENCODING"
+
+
+def test_json_nested_to_csv_flattened(tmp_path):
+    data = json.dumps([{"id": 1, "who": {"name": "Ada", "city": "London"}, "tags": ["a", "b"]}]).encode()
+    out, _, _ = convert(tmp_path, data, "json", "csv")
+    rows = list(csv.DictReader(io.StringIO(out.decode())))
+    assert rows == [{"id": "1", "who.name": "Ada", "who.city": "London", "tags": '["a", "b"]'}]
+
+
+def test_json_to_tsv_unflattened_and_yaml(tmp_path):
+    data = json.dumps({"items": [{"a": 1, "b": {"c": 2}}]}).encode()
+    out, _, _ = convert(tmp_path, data, "json", "yaml")
+    assert yaml.safe_load(out) == [{"a": 1, "b": {"c": 2}}]
+    out, _, _ = convert(tmp_path, data, "json", "tsv", flatten=False)
+    assert list(csv.reader(io.StringIO(out.decode()), delimiter="\t")) == [["a", "b"], ["1", '{"c": 2}']]
+
+
+def test_xlsx_sheet_to_csv_and_back(tmp_path):
+    book = samples.xlsx_bytes([["name", "age"], ["Ada", 36], ["Alan", 41]])
+    out, _facts, _ = convert(tmp_path, book, "xlsx", "csv", sheet="People")
+    assert out.decode().splitlines() == ["name,age", "Ada,36", "Alan,41"]
+    out, _, _ = convert(tmp_path, book, "xlsx", "json", sheet="2")
+    assert json.loads(out) == [{"x": 42}]
+    xlsx, _, _ = convert(tmp_path, CSV.encode(), "csv", "xlsx", sheet="Scores")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx))["Scores"]
+    assert [c.value for c in sheet[1]] == ["id", "name", "score", "active"]
+    assert sheet.max_row == 4 and sheet["C2"].value == 9.5
+
+
+def test_xlsx_missing_sheet_fails(tmp_path):
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, samples.xlsx_bytes([["a"], [1]]), "xlsx", "csv", sheet="Nope")
+    assert caught.value.code == "INVALID_SHEET"
+
+
+def test_xlsx_zip_bomb_refused(tmp_path):
+    out = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (600 * 1024**2))
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, out.getvalue(), "xlsx", "csv")
+    assert caught.value.code == "ARCHIVE_TOO_LARGE"
+
+
+def test_xml_roundtrip_and_xxe_refused(tmp_path):
+    data = b"<people><person id='1'><name>Ada</name></person><person id='2'><name>Alan</name></person></people>"
+    out, _facts, _ = convert(tmp_path, data, "xml", "json")
+    assert json.loads(out) == [{"@id": "1", "name": "Ada"}, {"@id": "2", "name": "Alan"}]
+    out, _, _ = convert(tmp_path, CSV.encode(), "csv", "xml", root="scores")
+    from defusedxml import ElementTree
+
+    root = ElementTree.fromstring(out)
+    assert root.tag == "scores" and len(root) == 3 and root[0].find("name").text == "Ada"
+    xxe = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r><a>&x;</a></r>'
+    with pytest.raises(ConversionFailed):
+        convert(tmp_path, xxe, "xml", "json")
+    bomb = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><r><x>&b;</x></r>'
+    with pytest.raises(ConversionFailed):
+        convert(tmp_path, bomb, "xml", "json")
+
+
+def test_yaml_is_safe_loaded(tmp_path):
+    evil = b"- !!python/object/apply:os.system ['echo pwned']\n"
+    with pytest.raises(ConversionFailed):
+        convert(tmp_path, evil, "yaml", "json")
+    out, _, _ = convert(tmp_path, b"- a: 1\n  b: two\n", "yaml", "json", pretty=False)
+    assert out == b'[{"a": 1, "b": "two"}]'
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def test_markdown_to_html_sanitised(tmp_path):
+    md = b"# Title here\n\nSome *text* and <script>alert(1)</script>\n\n[x](javascript:alert(1))\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    out, facts, _ = convert(tmp_path, md, "markdown", "html")
+    html = out.decode()
+    assert "<h1>Title here</h1>" in html and "<em>text</em>" in html and "<table>" in html
+    assert "<script" not in html, html
+    assert 'href="javascript' not in html and "&lt;script&gt;" in html
+    assert "<title>Title here</title>" in html
+    assert facts["title"] == "Title here"
+
+
+def test_html_to_text_and_markdown_chain(tmp_path):
+    html = b"<html><head><title>T</title><style>p{}</style></head><body><h1>Head</h1><p>One <b>two</b></p><script>x()</script><ul><li>i1</li></ul></body></html>"
+    out, _, _ = convert(tmp_path, html, "html", "text")
+    assert out.decode() == "Head\n\nOne two\n\n- i1\n"
+    route = converters.route_for("markdown", "text")
+    assert route.via == "html"
+    out, _, progress = convert(tmp_path, b"# Hi\n\nthere", "markdown", "text")
+    assert out.decode().split() == ["Hi", "there"]
+    assert progress == sorted(progress)
+
+
+# --- audio / video --------------------------------------------------------------------------
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("target", ["mp3", "ogg", "flac", "m4a", "wav"])
+def test_audio_conversions(tmp_path, target):
+    wav = samples.audio_bytes(tmp_path, "wav", seconds=2.0)
+    out, facts, progress = convert(
+        tmp_path,
+        wav,
+        "wav",
+        target,
+        sample_rate="22050",
+        channels=1,
+        **({} if target in ("wav", "flac") else {"audio_bitrate": 64}),
+    )
+    info = samples.probe(out, tmp_path, f".{target}")
+    audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
+    assert audio["sample_rate"] == "22050"
+    assert abs(float(info["format"]["duration"]) - 2.0) < 0.2
+    assert abs(facts["duration"] - 2.0) < 0.2
+    assert progress[-1] == 100
+
+
+@needs_ffmpeg
+def test_audio_trim_and_tags_kept(tmp_path):
+    mp3 = samples.audio_bytes(tmp_path, "mp3", seconds=3.0)
+    out, facts, _ = convert(tmp_path, mp3, "mp3", "ogg", start=0.5, duration=1.0)
+    assert abs(facts["duration"] - 1.0) < 0.15
+    from mutagen.oggvorbis import OggVorbis
+
+    assert OggVorbis(io.BytesIO(out)).tags["title"] == ["Test tone"]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(("source", "target"), [("mp4", "webm"), ("webm", "mp4"), ("mp4", "gif"), ("mp4", "mp3")])
+def test_video_conversions(tmp_path, source, target):
+    video = samples.video_bytes(tmp_path, source, seconds=2.0, size="160x120")
+    options = {"width": 80} if target != "mp3" else {}
+    out, _facts, progress = convert(tmp_path, video, source, target, **options)
+    info = samples.probe(out, tmp_path, f".{target}")
+    streams = {s["codec_type"]: s for s in info["streams"]}
+    if target == "mp3":
+        assert set(streams) == {"audio"}
+    else:
+        assert (streams["video"]["width"], streams["video"]["height"]) == (80, 60)
+    if target == "gif":
+        assert Image.open(io.BytesIO(out)).n_frames >= 15
+    else:
+        assert abs(float(info["format"]["duration"]) - 2.0) < 0.3
+    assert progress and max(progress) >= 50
+
+
+@needs_ffmpeg
+def test_hls_playlist_disguised_as_mp4_is_not_followed(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT\n")
+    playlist = (
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://{secret}\n#EXTINF:10,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n"
+    ).encode()
+    # Whatever the name says, the demuxer is pinned to the type we detected (mp4 -> mov).
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, playlist, "mp4", "webm")
+    assert caught.value.code == "UNREADABLE_CONTENT"
+    produced = [p for p in tmp_path.iterdir() if p.name.startswith("step")]
+    assert all(b"TOP-SECRET" not in p.read_bytes() for p in produced)
+
+
+# --- office ---------------------------------------------------------------------------------
+
+
+@needs_soffice
+@pytest.mark.slow
+def test_docx_to_pdf_and_chain_to_png(tmp_path):
+    docx = samples.docx_bytes("Quarterly numbers", paragraphs=3)
+    out, facts, _ = convert(tmp_path, docx, "docx", "pdf")
+    assert out.startswith(b"%PDF") and samples.pdf_pages(out) == facts["pages"] >= 1
+    from pypdf import PdfReader
+
+    assert "Quarterly numbers" in PdfReader(io.BytesIO(out)).pages[0].extract_text()
+    route = converters.route_for("docx", "png")
+    assert [s.target for s in route.steps] == ["pdf", "png"]
+    png, facts, progress = convert(tmp_path, docx, "docx", "png", dpi=72)
+    assert reopen(png).format == "PNG" and facts["page"] == 1
+    assert progress == sorted(progress) and progress[-1] == 100
+    assert not list(tmp_path.glob("lo-profile-*")), "the throw-away profile must be removed"
