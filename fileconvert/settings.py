@@ -227,6 +227,12 @@ FILECONVERT = {
     "MAX_EMAIL_DEPTH": env_int("MAX_EMAIL_DEPTH", 10, minimum=1),
     "MAX_EMAIL_HEADER_BYTES": env_int("MAX_EMAIL_HEADER_BYTES", 256 * 1024, minimum=1024),
     "MAX_IMAGE_PIXELS": env_int("MAX_IMAGE_PIXELS", 80_000_000, minimum=1),
+    # Search indexing (search app): caps on what one file contributes, and the query length.
+    "SEARCH_MAX_TEXT_CHARS": env_int("SEARCH_MAX_TEXT_CHARS", 1_000_000, minimum=1000),
+    "SEARCH_PDF_MAX_PAGES": env_int("SEARCH_PDF_MAX_PAGES", 200, minimum=1),
+    "SEARCH_MAX_UNZIPPED_BYTES": env_int("SEARCH_MAX_UNZIPPED_BYTES", 64 * 1024**2, minimum=1024**2),
+    "SEARCH_EXTRACT_TIMEOUT_SECONDS": env_int("SEARCH_EXTRACT_TIMEOUT_SECONDS", 60, minimum=1),
+    "SEARCH_MAX_QUERY_CHARS": env_int("SEARCH_MAX_QUERY_CHARS", 256, minimum=16),
     "PROCESS_MAX_ATTEMPTS": env_int("PROCESS_MAX_ATTEMPTS", 3, minimum=1),
     # Platform review: staged files are due this long after they were uploaded (seed 001: 7 days).
     "REVIEW_WINDOW_SECONDS": env_int("REVIEW_WINDOW_SECONDS", 7 * 24 * 3600, minimum=60),

@@ -1,0 +1,136 @@
+"""Writes to the search index. Called by the Celery tasks (``search/tasks.py``).
+
+The index is derived data: the events that change it (activation, approval, rejection,
+deletion) are audited by the services that cause them, so these writes are not audited
+again. Both functions are idempotent: indexing replaces the file's document, removal
+of an absent document is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from fileconvert import sandbox
+from search.backends import SEARCHABLE_REVIEW_STATES, IndexRow, get_backend
+from search.extract import Extracted, Limits, clean_text, filename_words
+from search.models import SearchDocument
+from uploads.models import FileStatus, StoredFile
+from uploads.processing import ProcessingFailed, local_copy
+
+logger = logging.getLogger(__name__)
+EXTRACT_MEMORY_BYTES = 1024**3
+
+
+def is_searchable(stored: StoredFile) -> bool:
+    return stored.status == FileStatus.ACTIVE and stored.review_state in SEARCHABLE_REVIEW_STATES
+
+
+def extraction_limits() -> Limits:
+    conf = settings.FILECONVERT
+    return Limits(
+        max_chars=conf["SEARCH_MAX_TEXT_CHARS"],
+        max_pdf_pages=conf["SEARCH_PDF_MAX_PAGES"],
+        max_unzipped_bytes=conf["SEARCH_MAX_UNZIPPED_BYTES"],
+        max_image_pixels=conf["MAX_IMAGE_PIXELS"],
+    )
+
+
+def extract_stored(stored: StoredFile) -> tuple[Extracted, str]:
+    """The file's text and fields from a sandboxed child (wall time and memory capped);
+    on failure an empty extraction and the error code (the filename is still indexed)."""
+    try:
+        with local_copy(stored) as (path, _size, _digest):
+            result = sandbox.run_python_module(
+                "search.extract_worker",
+                [stored.kind or "binary", str(path), json.dumps(asdict(extraction_limits()))],
+                timeout=settings.FILECONVERT["SEARCH_EXTRACT_TIMEOUT_SECONDS"],
+                memory_bytes=EXTRACT_MEMORY_BYTES,
+                cwd=str(settings.BASE_DIR),
+            )
+    except ProcessingFailed as exc:
+        return Extracted(), exc.code
+    if result.timed_out:
+        return Extracted(), "EXTRACTION_TIMEOUT"
+    try:
+        payload: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        # Killed (memory cap, signal) before it could answer.
+        logger.warning("search extraction died", extra={"file_id": stored.pk, "returncode": result.returncode})
+        return Extracted(), "EXTRACTION_FAILED"
+    if "error" in payload:
+        logger.info("search extraction refused the file", extra={"file_id": stored.pk, "code": payload["error"]["code"]})
+        return Extracted(), str(payload["error"]["code"])[:64]
+    found = payload["extracted"]
+    return Extracted(
+        title=found.get("title", ""),
+        body=found.get("body", ""),
+        fields=found.get("fields", {}),
+        truncated=found.get("truncated", False),
+    ), ""
+
+
+def index_row_for(stored: StoredFile, extracted: Extracted, error_code: str = "") -> IndexRow:
+    max_chars = settings.FILECONVERT["SEARCH_MAX_TEXT_CHARS"]
+    title = clean_text(f"{filename_words(stored.name)}\n{extracted.title}")[:2000]
+    return IndexRow(
+        file_id=stored.pk,
+        organization_id=stored.organization_id,
+        title=title,
+        body=clean_text(extracted.body)[:max_chars],
+        fields=extracted.fields,
+        content_sha256=stored.sha256,
+        truncated=extracted.truncated,
+        error_code=error_code,
+    )
+
+
+def document_index(*, file_id: str) -> str:
+    """(Re)build the file's document; returns the outcome (for logs and tests)."""
+    stored = StoredFile.objects.filter(pk=file_id).first()
+    if stored is None:
+        return "missing"
+    if not is_searchable(stored):
+        document_remove(file_id=file_id)
+        return "not_searchable"
+    extracted, error_code = extract_stored(stored)
+    row = index_row_for(stored, extracted, error_code)
+    with transaction.atomic():
+        # Re-checked under the row lock: a rejection or deletion that committed while the
+        # text was being extracted wins, and its own removal task finds nothing to undo.
+        locked = StoredFile.objects.select_for_update().filter(pk=file_id).first()
+        if locked is None or not is_searchable(locked):
+            SearchDocument.objects.filter(file_id=file_id).delete()
+            return "not_searchable"
+        get_backend().write([row])
+    return "indexed" if not error_code else f"indexed_name_only:{error_code}"
+
+
+def document_remove(*, file_id: str) -> str:
+    deleted, _ = SearchDocument.objects.filter(file_id=file_id).delete()
+    return "removed" if deleted else "absent"
+
+
+def documents_reconcile(*, limit: int = 500) -> dict[str, int]:
+    """The sweeper behind a lost signal or a broker outage: enqueue indexing for searchable
+    files with no document, drop documents whose file is no longer searchable."""
+    from search import tasks
+
+    missing = list(
+        StoredFile.objects.filter(
+            status=FileStatus.ACTIVE, review_state__in=SEARCHABLE_REVIEW_STATES, search_document__isnull=True
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for file_id in missing:
+        tasks.index_file.delay(file_id)
+    stale = SearchDocument.objects.exclude(file__status=FileStatus.ACTIVE, file__review_state__in=SEARCHABLE_REVIEW_STATES)
+    stale_ids = list(stale.values_list("pk", flat=True)[:limit])
+    removed, _ = SearchDocument.objects.filter(pk__in=stale_ids).delete()
+    return {"enqueued": len(missing), "removed": removed}
