@@ -158,6 +158,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_expired_anonymous_orgs",
         "schedule": 300.0,
     },
+    "search-reconcile": {"task": "search.tasks.reconcile", "schedule": 600.0},
     "sweep-expired-files": {"task": "uploads.tasks.sweep_expired", "schedule": 60.0},
     "requeue-stuck-files": {"task": "uploads.tasks.requeue_stuck_files", "schedule": 300.0},
     "review-overdue": {"task": "review.tasks.apply_overdue_policy", "schedule": 900.0},

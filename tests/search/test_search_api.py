@@ -350,3 +350,18 @@ def test_withdrawn_signal_for_an_unknown_file_is_harmless(db):
 
     assert document_remove(file_id="fil_unknown") == "absent"
     assert upload_services is not None
+
+
+def test_reconcile_repairs_lost_signals(member, no_review, put):
+    from search.services import documents_reconcile
+
+    lost = put(member, "lost.txt", b"the signal for this jerboa was lost\n")
+    stale = put(member, "stale.txt", b"this gerbil was rejected behind our back\n")
+    SearchDocument.objects.filter(file=lost).delete()
+    StoredFile.objects.filter(pk=stale.pk).update(review_state=ReviewState.REJECTED)
+
+    assert documents_reconcile() == {"enqueued": 1, "removed": 1}  # eager Celery: indexed inline
+
+    assert ids(search(member, "jerboa")) == [lost.pk]
+    assert not SearchDocument.objects.filter(file=stale).exists()
+    assert documents_reconcile() == {"enqueued": 0, "removed": 0}
