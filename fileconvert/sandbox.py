@@ -155,3 +155,32 @@ def run_python_module(
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         return SandboxResult(-9, out.decode(errors="replace"), err.decode(errors="replace"), True)
+
+
+def run_command(
+    cmd: list[str], *, timeout: float = 30, memory_bytes: int = 1024**3, max_output_bytes: int = 16 * 1024 * 1024
+) -> SandboxResult:
+    """Run a program (ffprobe, ffmpeg…) under the same limits: own process group,
+    address-space and CPU caps, a minimal environment, killed as a group on timeout."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR")}
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=lambda: _limits(memory_bytes, int(timeout) + 1),
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        timed_out = True
+    return SandboxResult(
+        -9 if timed_out else proc.returncode,
+        out[:max_output_bytes].decode(errors="replace"),
+        err[-65536:].decode(errors="replace"),
+        timed_out,
+    )

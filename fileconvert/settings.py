@@ -247,6 +247,9 @@ FILECONVERT = {
     "REVIEW_OVERDUE_POLICY": env_str("REVIEW_OVERDUE_POLICY", "escalate"),
     "REVIEW_REJECTED_RETENTION_DAYS": env_int("REVIEW_REJECTED_RETENTION_DAYS", 30, minimum=0),
     "REVIEW_PREVIEW_TTL_SECONDS": env_int("REVIEW_PREVIEW_TTL_SECONDS", 3600, minimum=60),
+    "METADATA_FFPROBE_TIMEOUT_SECONDS": env_int("METADATA_FFPROBE_TIMEOUT_SECONDS", 10, minimum=1),
+    "METADATA_EDIT_TIMEOUT_SECONDS": env_int("METADATA_EDIT_TIMEOUT_SECONDS", 120, minimum=5),
+    "METADATA_MAX_EDIT_BYTES": env_int("METADATA_MAX_EDIT_BYTES", 1024**3, minimum=1024),
 }
 
 # --- REST framework ----------------------------------------------------------------
