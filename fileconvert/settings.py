@@ -161,6 +161,7 @@ CELERY_BEAT_SCHEDULE = {
     "search-reconcile": {"task": "search.tasks.reconcile", "schedule": 600.0},
     "sweep-expired-files": {"task": "uploads.tasks.sweep_expired", "schedule": 60.0},
     "requeue-stuck-files": {"task": "uploads.tasks.requeue_stuck_files", "schedule": 300.0},
+    "requeue-stuck-conversions": {"task": "conversions.tasks.requeue_stuck_jobs", "schedule": 120.0},
     "review-overdue": {"task": "review.tasks.apply_overdue_policy", "schedule": 900.0},
     "review-purge-rejected": {"task": "review.tasks.purge_rejected", "schedule": 3600.0},
 }
@@ -235,6 +236,11 @@ FILECONVERT = {
     "SEARCH_EXTRACT_TIMEOUT_SECONDS": env_int("SEARCH_EXTRACT_TIMEOUT_SECONDS", 60, minimum=1),
     "SEARCH_MAX_QUERY_CHARS": env_int("SEARCH_MAX_QUERY_CHARS", 256, minimum=16),
     "PROCESS_MAX_ATTEMPTS": env_int("PROCESS_MAX_ATTEMPTS", 3, minimum=1),
+    # Conversion jobs: wall clock of one conversion (kept below the Celery soft limit), attempts before a
+    # job is poison, how long the download link of a result lives.
+    "CONVERT_TIMEOUT_SECONDS": env_int("CONVERT_TIMEOUT_SECONDS", 600, minimum=5),
+    "CONVERT_MAX_ATTEMPTS": env_int("CONVERT_MAX_ATTEMPTS", 3, minimum=1),
+    "CONVERT_DOWNLOAD_TTL_SECONDS": env_int("CONVERT_DOWNLOAD_TTL_SECONDS", 3600, minimum=60),
     # Platform review: staged files are due this long after they were uploaded (seed 001: 7 days).
     "REVIEW_WINDOW_SECONDS": env_int("REVIEW_WINDOW_SECONDS", 7 * 24 * 3600, minimum=60),
     # Download and share (sharing app): ?dl= link lifetimes, share link limits, Range cap.
@@ -296,7 +302,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"VisibilityEnum": "uploads.models.Visibility", "FileStatusEnum": "uploads.models.FileStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "VisibilityEnum": "uploads.models.Visibility",
+        "FileStatusEnum": "uploads.models.FileStatus",
+        "JobStatusEnum": "conversions.models.JobStatus",
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "fileconvert.api.schema.envelope_hook"],

@@ -1,0 +1,205 @@
+"""Running one job: claim it, convert in the sandbox, store the output, finish it.
+
+``job_run`` is idempotent: the claim is a conditional UPDATE (queued -> running, or
+a running job whose worker process is gone), the output key is derived from the job
+id, and finishing is conditional on still holding the claim, so a second delivery of
+the same message does nothing and a redelivery after a crash finishes the job once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from conversions import converters, services
+from conversions.models import ConversionJob, JobStatus
+from fileconvert import sandbox, storage
+from fileconvert.errors import PayloadTooLarge
+from fileconvert.names import storage_slug
+from uploads.models import StoredFile
+from uploads.processing import ProcessingFailed, local_copy
+
+logger = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 0.25
+SANDBOX_ERRORS = {
+    "MemoryError": ("MEMORY_LIMIT", "The conversion needed more memory than allowed."),
+    "Died": ("CONVERTER_CRASHED", "The converter crashed on this input."),
+    "Timeout": ("TIMEOUT", "The conversion took longer than allowed."),
+}
+
+
+def worker_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_gone(token: str) -> bool:
+    host, _, pid = token.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only the lease (sweeper) can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def job_claim(job_id: str) -> ConversionJob | None:
+    """queued -> running (attempts + 1); also takes over a running job whose process died."""
+    token = worker_token()
+    now = timezone.now()
+    claimable = Q(status=JobStatus.QUEUED)
+    current = ConversionJob.objects.filter(pk=job_id).values_list("status", "claimed_by").first()
+    if current is None:
+        return None
+    if current[0] == JobStatus.RUNNING and current[1] and current[1] != token and _process_gone(current[1]):
+        claimable |= Q(status=JobStatus.RUNNING, claimed_by=current[1])
+    with transaction.atomic():
+        done = (
+            ConversionJob.objects.filter(pk=job_id)
+            .filter(claimable)
+            .update(status=JobStatus.RUNNING, claimed_by=token, attempts=F("attempts") + 1, started_at=now, progress=0)
+        )
+    if not done:
+        return None
+    return ConversionJob.objects.select_related("source", "organization").get(pk=job_id)
+
+
+class _Progress:
+    """Writes progress to the job row at most every PROGRESS_INTERVAL seconds."""
+
+    def __init__(self, job: ConversionJob) -> None:
+        self.job = job
+        self.last_write = 0.0
+        self.value = 0
+
+    def __call__(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("progress"), int):
+            return
+        value = max(0, min(99, message["progress"]))
+        now = time.monotonic()
+        if value > self.value and now - self.last_write >= PROGRESS_INTERVAL:
+            self.value, self.last_write = value, now
+            ConversionJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, claimed_by=self.job.claimed_by).update(
+                progress=value
+            )
+
+
+def _store(path: Path, key: str, content_type: str) -> tuple[int, str]:
+    """Stream the output into storage under its deterministic key; (size, sha256)."""
+    digest = hashlib.sha256()
+    writer = storage.open_writer(key, content_type)
+    size = 0
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(storage.READ_CHUNK):
+                digest.update(chunk)
+                writer.write(chunk)
+                size += len(chunk)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return size, digest.hexdigest()
+
+
+def job_run(*, job_id: str) -> str:
+    """Run one job; returns the outcome (for logs and tests)."""
+    job = job_claim(job_id)
+    if job is None:
+        return "skipped"
+    if job.attempts > settings.FILECONVERT["CONVERT_MAX_ATTEMPTS"]:
+        services.job_fail(job=job, code="POISON_JOB", message=f"The conversion failed {job.attempts - 1} times; giving up.")
+        return "failed"
+    route = converters.route_for(job.source_format, job.target_format)
+    if route is None:
+        services.job_fail(job=job, code="CONVERTER_UNAVAILABLE", message="No converter for this pair is available any more.")
+        return "failed"
+    try:
+        return _execute(job, route)
+    except ProcessingFailed as exc:
+        services.job_fail(job=job, code=exc.code, message=exc.message)
+        return "failed"
+    except BaseException:
+        # Transient (database, storage): give the claim back so the retry can take it.
+        ConversionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by).update(
+            status=JobStatus.QUEUED, claimed_by=""
+        )
+        raise
+
+
+def _execute(job: ConversionJob, route: converters.Route) -> str:
+    timeout = float(settings.FILECONVERT["CONVERT_TIMEOUT_SECONDS"])
+    with contextlib.ExitStack() as stack:
+        src, _size, _digest = stack.enter_context(local_copy(job.source))
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR, prefix="conv-")))
+        extra: list[tuple[Path, str]] = []
+        for file_id in job.options.get("merge_with") or []:
+            other = StoredFile.objects.filter(organization_id=job.organization_id, pk=file_id).first()
+            if other is None:
+                raise ProcessingFailed("SOURCE_GONE", f"File {file_id} to merge is gone.")
+            path, _, _ = stack.enter_context(local_copy(other))
+            extra.append((path, "pdf"))
+        options = dict(job.options)
+        max_pixels = int(settings.FILECONVERT["MAX_IMAGE_PIXELS"])
+
+        def convert(send: Any) -> dict[str, Any]:
+            ctx = converters.Context(
+                workdir=work,
+                max_image_pixels=max_pixels,
+                timeout=timeout,
+                extra_inputs=extra,
+                report=lambda pct: send({"progress": pct}),
+            )
+            return converters.run_route(route, Path(src), options, ctx, work)
+
+        result = sandbox.run_forked(convert, timeout=timeout, memory_bytes=route.memory_bytes(), on_message=_Progress(job))
+        if result.error:
+            code, message = _failure(result.error)
+            services.job_fail(job=job, code=code, message=message)
+            return "failed"
+        output = Path(result.value["path"])
+        facts = result.value.get("facts") or {}
+        name = services.output_name(job.source.name, job.target_format, facts)
+        key = f"{job.organization_id}/{job.pk}/{storage_slug(name)}"
+        from conversions.formats import mime_of
+
+        size, sha256 = _store(output, key, mime_of(job.target_format))
+    try:
+        recorded = services.result_record(job=job, key=key, name=name, size=size, sha256=sha256, facts=facts)
+    except PayloadTooLarge as exc:
+        storage.delete(key)
+        services.job_fail(job=job, code=exc.code, message=exc.message)
+        return "failed"
+    except BaseException:
+        storage.delete(key)
+        raise
+    if recorded is None:  # canceled meanwhile, or taken over: our bytes are not referenced
+        if not StoredFile.objects.filter(storage_key=key).exists():
+            storage.delete(key)
+        return "skipped"
+    return "succeeded"
+
+
+def _failure(error: dict[str, Any]) -> tuple[str, str]:
+    if error.get("type") in SANDBOX_ERRORS:
+        return SANDBOX_ERRORS[error["type"]]
+    if error.get("type") in ("ConversionFailed", "OptionInvalid") and error.get("code"):
+        return str(error["code"]), str(error.get("message") or "The conversion failed.")
+    if error.get("type") == "DecompressionBombError":
+        return "IMAGE_TOO_LARGE", str(error.get("message"))
+    logger.warning("converter raised unexpectedly", extra={"error": error})
+    return "CONVERSION_FAILED", f"The file could not be converted ({error.get('type')}: {str(error.get('message'))[:300]})."

@@ -1,0 +1,264 @@
+"""Writes for conversion jobs: create, cancel, retry, and recording a result file.
+
+Every transition is a conditional UPDATE (or a locked row) plus an audit row; the
+Celery message goes out after commit. The work itself is in ``conversions.engine``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.identity import Identity
+from accounts.models import Organization
+from accounts.services import audit_record
+from conversions import converters
+from conversions.models import ACTIVE_STATUSES, ConversionJob, JobStatus
+from conversions.selectors import detect_format
+from fileconvert.errors import Conflict, NotFound, Unprocessable
+from fileconvert.names import sanitize_filename
+from uploads.models import FileStatus, StoredFile, Visibility
+from uploads.services import quota_check
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS = {"jpeg": "jpg", "text": "txt", "markdown": "md", "yaml": "yaml", "tiff": "tiff"}
+
+
+def _conf(name: str) -> Any:
+    return settings.FILECONVERT[name]
+
+
+def supported_targets(source_format: str) -> list[str]:
+    return converters.targets_of(source_format)
+
+
+def plan(*, source_format: str, target_format: str, options: Any) -> tuple[converters.Route, dict[str, Any]]:
+    """The route and the validated options, or 422 saying what is supported / which option is wrong."""
+    target = converters.canonical(target_format)
+    route = converters.route_for(source_format, target)
+    if route is None:
+        supported = supported_targets(source_format)
+        message = (
+            f"{source_format} cannot be converted to {target or '(nothing)'}; supported targets: {', '.join(supported)}."
+            if supported
+            else f"{source_format} files cannot be converted here."
+        )
+        raise Unprocessable(
+            message, code="UNSUPPORTED_CONVERSION", source_format=source_format, target_format=target, supported_targets=supported
+        )
+    try:
+        validated = converters.validate_options(route, options if options is not None else {})
+    except converters.OptionInvalid as exc:
+        raise Unprocessable(
+            f"Option {exc.name}: {exc.message}.",
+            code="INVALID_OPTION",
+            option=exc.name,
+            accepted_options=[o.describe() for o in route.options()],
+        ) from None
+    return route, validated
+
+
+def _merge_sources(actor: Identity, ids: list[str] | None) -> None:
+    for file_id in ids or []:
+        other = StoredFile.objects.filter(organization=actor.org, pk=file_id).first()
+        if other is None or not other.has_bytes:
+            raise Unprocessable(f"Option merge_with: file {file_id} was not found.", code="INVALID_OPTION", option="merge_with")
+        if detect_format(other) != "pdf":
+            raise Unprocessable(f"Option merge_with: file {file_id} is not a PDF.", code="INVALID_OPTION", option="merge_with")
+
+
+def job_create(
+    *,
+    actor: Identity,
+    source: StoredFile,
+    target_format: str,
+    options: Any = None,
+    visibility: str | None = None,
+    retry_of: ConversionJob | None = None,
+) -> ConversionJob:
+    if source.organization_id != actor.org.pk:
+        raise NotFound()
+    if not source.has_bytes or source.status == FileStatus.FAILED:
+        raise Conflict("The source file has no usable bytes yet.", code="SOURCE_NOT_READY", status=source.status)
+    source_format = detect_format(source)
+    route, validated = plan(source_format=source_format, target_format=target_format, options=options)
+    _merge_sources(actor, validated.get("merge_with"))
+    chosen = visibility or source.visibility
+    if chosen not in Visibility.values:
+        raise Unprocessable("visibility is invalid.", code="VALIDATION_ERROR", fields={"visibility": list(Visibility.values)})
+    with transaction.atomic():
+        job = ConversionJob.objects.create(
+            organization=actor.org,
+            source=source,
+            source_format=source_format,
+            target_format=route.last.target,
+            via_format=route.via or "",
+            options=validated,
+            visibility=chosen,
+            created_by=actor.user,
+            retry_of=retry_of,
+        )
+        audit_record(
+            org=actor.org,
+            actor=actor,
+            action="conversion.retry" if retry_of else "conversion.create",
+            target=job,
+            details={
+                "source_id": source.pk,
+                "source_format": source_format,
+                "target_format": job.target_format,
+                "retry_of": retry_of.pk if retry_of else None,
+            },
+        )
+        transaction.on_commit(lambda: job_enqueue(job.pk))
+    return job
+
+
+def job_enqueue(job_id: str) -> None:
+    from conversions.tasks import run_job
+
+    ConversionJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(enqueued_at=timezone.now())
+    try:
+        run_job.delay(job_id)
+    except Exception:  # broker down at commit: the sweeper publishes it again
+        logger.exception("could not publish conversion job", extra={"job_id": job_id})
+
+
+def job_cancel(*, actor: Identity, job: ConversionJob) -> ConversionJob:
+    now = timezone.now()
+    with transaction.atomic():
+        done = ConversionJob.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+            status=JobStatus.CANCELED, finished_at=now, error_code="CANCELED", error_message="Canceled by the user."
+        )
+        job.refresh_from_db()
+        if not done:
+            raise Conflict(f"A {job.status} job cannot be canceled.", code="INVALID_TRANSITION", status=job.status)
+        audit_record(org=actor.org, actor=actor, action="conversion.cancel", target=job)
+    return job
+
+
+def job_retry(*, actor: Identity, job: ConversionJob) -> ConversionJob:
+    """A new attempt (a new job, linked to the old one) for a failed or canceled job."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+        raise Conflict(f"Only failed or canceled jobs can be retried; this one is {job.status}.", code="INVALID_TRANSITION")
+    source = StoredFile.objects.filter(pk=job.source_id, organization=actor.org).first()
+    if source is None:
+        raise Conflict("The source file is gone.", code="SOURCE_GONE")
+    options = {k: v for k, v in job.options.items() if v is not None}
+    return job_create(
+        actor=actor, source=source, target_format=job.target_format, options=options, visibility=job.visibility, retry_of=job
+    )
+
+
+def output_name(source_name: str, target_format: str, facts: dict[str, Any]) -> str:
+    stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
+    if facts.get("page") and facts.get("pages", 1) > 1:
+        stem = f"{stem}-page{facts['page']}"
+    return sanitize_filename(f"{stem or 'converted'}.{EXTENSIONS.get(target_format, target_format)}")
+
+
+def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256: str, facts: dict[str, Any]) -> StoredFile | None:
+    """Finish a running job with its output file (bytes already in storage under ``key``).
+
+    The job row is locked, so a cancel or a second delivery cannot interleave; returns
+    None (and the caller drops the bytes) when the job is no longer ours to finish.
+    """
+    from uploads.services import enqueue_processing
+
+    with transaction.atomic():
+        locked = ConversionJob.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING).first()
+        if locked is None or locked.claimed_by != job.claimed_by:
+            return None
+        org = Organization.objects.select_for_update().get(pk=job.organization_id)
+        quota_check(org=org, incoming_bytes=size)
+        source = StoredFile.objects.get(pk=job.source_id)
+        now = timezone.now()
+        output = StoredFile.objects.create(
+            organization=org,
+            upload_id=source.upload_id,
+            dataset_id=source.dataset_id,
+            parent=source,
+            uploaded_by_id=job.created_by_id,
+            name=name,
+            storage_key=key,
+            size=size,
+            expected_size=size,
+            sha256=sha256,
+            status=FileStatus.PROCESSING,
+            visibility=job.visibility,
+            confirmed_at=now,
+            expires_at=source.expires_at,
+            metadata={
+                "conversion": {
+                    "job_id": job.pk,
+                    "source_id": source.pk,
+                    "source_format": job.source_format,
+                    "target_format": job.target_format,
+                    **{k: v for k, v in facts.items() if isinstance(v, (int, float, str, bool))},
+                }
+            },
+        )
+        ConversionJob.objects.filter(pk=job.pk).update(
+            status=JobStatus.SUCCEEDED, progress=100, result=output, facts=facts, finished_at=now, error_code="", error_message=""
+        )
+        audit_record(
+            org=org,
+            actor=None,
+            action="conversion.succeed",
+            target=locked,
+            details={"result_id": output.pk, "size": size, "target_format": job.target_format},
+        )
+        # The output goes through the same pipeline as an upload: summary, thumbnail, review.
+        transaction.on_commit(lambda: enqueue_processing(output.pk))
+    return output
+
+
+def job_fail(*, job: ConversionJob, code: str, message: str) -> bool:
+    with transaction.atomic():
+        done = ConversionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by).update(
+            status=JobStatus.FAILED, error_code=code[:64], error_message=message[:1000], finished_at=timezone.now()
+        )
+        if done:
+            audit_record(
+                org=job.organization,
+                actor=None,
+                action="conversion.fail",
+                target=job,
+                details={"code": code, "message": message[:300]},
+            )
+    return bool(done)
+
+
+def job_requeue_stuck(*, queued_older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Sweeper: publish again jobs whose message was lost, and free jobs whose worker died."""
+    now = timezone.now()
+    lease = timedelta(seconds=job_hard_time_limit() + 60)
+    expired = ConversionJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=now - lease)
+    freed = expired.update(status=JobStatus.QUEUED, claimed_by="", queued_at=now)
+    ids = list(
+        ConversionJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=now - queued_older_than)
+        .order_by("enqueued_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    ids += list(
+        ConversionJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__isnull=True).values_list("pk", flat=True)[:100]
+    )
+    for job_id in dict.fromkeys(ids):
+        job_enqueue(job_id)
+    if freed:
+        logger.warning("freed conversion jobs whose worker vanished", extra={"count": freed})
+    return len(set(ids))
+
+
+def job_soft_time_limit() -> int:
+    return int(_conf("CONVERT_TIMEOUT_SECONDS")) + 60
+
+
+def job_hard_time_limit() -> int:
+    return job_soft_time_limit() + 60
