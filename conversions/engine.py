@@ -194,6 +194,22 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
     return "succeeded"
 
 
+def job_noop(*, job_id: str) -> str:
+    """The job machinery without a conversion (claim, finish, audit): bench/job_overhead.py."""
+    job = job_claim(job_id)
+    if job is None:
+        return "skipped"
+    with transaction.atomic():
+        done = ConversionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by).update(
+            status=JobStatus.SUCCEEDED, progress=100, finished_at=timezone.now()
+        )
+        if done:
+            from accounts.services import audit_record
+
+            audit_record(org=job.organization, actor=None, action="conversion.succeed", target=job, details={"noop": True})
+    return "succeeded" if done else "skipped"
+
+
 def _failure(error: dict[str, Any]) -> tuple[str, str]:
     if error.get("type") in SANDBOX_ERRORS:
         return SANDBOX_ERRORS[error["type"]]

@@ -1,0 +1,161 @@
+"""Hostile inputs through the whole job path: each ends as a failed (or harmless) job in
+the documented shape, the worker process survives, nothing half-written stays."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from conversions import engine
+from conversions.models import ConversionJob, JobStatus
+from tests.conftest import assert_error, data_of
+from tests.conversions import samples
+from tests.uploads.filebytes import stored_bytes, upload_file
+from uploads.models import StoredFile
+
+pytestmark = pytest.mark.django_db
+
+
+def start_job(client, body: bytes, name: str, target: str, status: int = 202):
+    response = client.post("/api/convert", {"file": SimpleUploadedFile(name, body), "target_format": target}, format="multipart")
+    return data_of(response, status) if status < 400 else response
+
+
+def run(job_id: str) -> ConversionJob:
+    engine.job_run(job_id=job_id)
+    return ConversionJob.objects.select_related("result").get(pk=job_id)
+
+
+def assert_failed_cleanly(job: ConversionJob, code: str | None = None) -> None:
+    assert job.status == JobStatus.FAILED, (job.status, job.error_code, job.error_message)
+    if code:
+        assert job.error_code == code, job.error_message
+    assert job.error_message and job.result_id is None and job.finished_at
+    assert not StoredFile.objects.filter(parent_id=job.source_id).exists()
+
+
+def test_decompression_bomb_fails_job(member):
+    job = start_job(member.client(), samples.pixel_flood_png(30000), "bomb.png", "webp")
+    assert_failed_cleanly(run(job["id"]), "IMAGE_TOO_LARGE")
+
+
+def test_malformed_pdf_fails_job(member):
+    broken = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\nxref\n0 1\ntrailer << /Root 1 0 R /Prev 7 >>\n%%EOF"
+    for target in ("text", "png"):
+        job = start_job(member.client(), broken, "broken.pdf", target)
+        assert_failed_cleanly(run(job["id"]))
+
+
+def test_flate_bomb_pdf_is_bounded(member):
+    """A page whose content stream inflates to far more than pypdf's limit."""
+    import zlib
+
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, StreamObject
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=100, height=100)
+    stream = StreamObject()
+    stream._data = zlib.compress(b" " * (200 * 1024**2), 9)
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    assert len(out.getvalue()) < 2 * 1024**2
+    job = start_job(member.client(), out.getvalue(), "bomb.pdf", "text")
+    done = run(job["id"])
+    # Either pypdf's own limit refuses it or the page yields no text; never a hang or a crash.
+    assert done.status in (JobStatus.FAILED, JobStatus.SUCCEEDED)
+    if done.status == JobStatus.SUCCEEDED:
+        assert len(stored_bytes(done.result.storage_key)) < 1024
+
+
+def test_hls_playlist_named_mp4_is_not_a_video(member, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET\n")
+    playlist = f"#EXTM3U\n#EXTINF:10,\nfile://{secret}\n#EXTINF:10,\nhttp://169.254.169.254/latest/meta-data\n#EXT-X-ENDLIST\n"
+    # The type comes from the bytes (text), so no video converter is even offered.
+    response = start_job(member.client(), playlist.encode(), "movie.mp4", "webm", status=422)
+    body = assert_error(response, 422, "UNSUPPORTED_CONVERSION")
+    assert body["details"]["source_format"] == "text"
+
+
+@pytest.mark.skipif(not samples.HAS_FFMPEG, reason="ffmpeg is not installed")
+def test_hls_playlist_smuggled_as_mp4_job_fails_without_reading_links(member, tmp_path):
+    """Even if a job names mp4 for a playlist, ffmpeg's demuxer is pinned and protocols limited."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET\n")
+    playlist = f"#EXTM3U\n#EXTINF:10,\nfile://{secret}\n#EXT-X-ENDLIST\n".encode()
+    uploaded = upload_file(member.client(), samples.image_bytes("png"), filename="a.png")
+    stored = StoredFile.objects.get(pk=uploaded["id"])
+    Path(__import__("fileconvert.storage", fromlist=["x"]).local_path(stored.storage_key)).write_bytes(playlist)
+    StoredFile.objects.filter(pk=stored.pk).update(size=len(playlist), sha256="")
+    job = ConversionJob.objects.create(
+        organization=member.org, source=stored, source_format="mp4", target_format="webm", options={}, created_by=member.user
+    )
+    assert_failed_cleanly(run(job.pk), "UNREADABLE_CONTENT")
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):
+        _Recorder.hits.append(self.path)
+        body = io.BytesIO()
+        Image.new("RGB", (8, 8), (255, 0, 0)).save(body, "PNG")
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+        self.wfile.write(body.getvalue())
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not samples.HAS_SOFFICE, reason="LibreOffice is not installed")
+def test_docx_with_external_image_link_is_not_fetched(member, tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Recorder.hits = []
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/tracker.png"
+        job = start_job(member.client(), samples.docx_with_external_image(url), "report.docx", "pdf")
+        done = run(job["id"])
+    finally:
+        server.shutdown()
+    assert _Recorder.hits == [], "LibreOffice fetched the external image"
+    assert done.status in (JobStatus.SUCCEEDED, JobStatus.FAILED), done.status
+    if done.status == JobStatus.SUCCEEDED:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(stored_bytes(done.result.storage_key)))
+        assert "External image inside" in reader.pages[0].extract_text()
+        assert all(not page.images for page in reader.pages)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not samples.HAS_SOFFICE, reason="LibreOffice is not installed")
+def test_docx_linking_a_local_file_does_not_embed_it(member, tmp_path):
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (50, 50), (1, 2, 3)).save(secret, "PNG")
+    job = start_job(member.client(), samples.docx_with_external_image(secret.as_uri()), "report.docx", "pdf")
+    done = run(job["id"])
+    if done.status == JobStatus.SUCCEEDED:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(stored_bytes(done.result.storage_key)))
+        assert all(not page.images for page in reader.pages), "a local file was embedded"
+
+
+def test_corrupt_xlsx_fails_job(member):
+    job = start_job(member.client(), b"PK\x03\x04" + b"\0" * 200, "sheet.xlsx", "csv", status=422)
+    # Not a readable ZIP: sniffed as zip, which converts to nothing.
+    assert assert_error(job, 422, "UNSUPPORTED_CONVERSION")["details"]["source_format"] in ("zip", "binary")
