@@ -92,6 +92,10 @@ def _not_pending(file_id: str) -> Exception:
 def _decide(*, actor: Identity | None, file_id: str, approve: bool, reason: str, now: datetime) -> StoredFile:
     user = actor.user if actor else None
     with transaction.atomic():
+        # Lock in the order a file's deletion does (Django deletes the dependent rows, task
+        # and escalation, before the file), so a decision racing a delete waits, never deadlocks.
+        list(Task.objects.select_for_update().filter(file_id=file_id).values_list("pk", flat=True))
+        list(ReviewEscalation.objects.select_for_update().filter(file_id=file_id).values_list("pk", flat=True))
         claimed = StoredFile.objects.filter(pk=file_id, review_state=ReviewState.PENDING, status=FileStatus.STAGED)
         if approve:
             changed = claimed.update(
