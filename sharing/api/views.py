@@ -28,12 +28,21 @@ from sharing.api import serializers as s
 from sharing.delivery import serve_file
 from sharing.models import ShareLink
 
-BYTES_RESPONSES = {
-    200: OpenApiResponse(OpenApiTypes.BINARY, description="The whole file."),
-    206: OpenApiResponse(OpenApiTypes.BINARY, description="One range (Content-Range) or multipart/byteranges."),
+_ERROR = {"$ref": "#/components/schemas/Error"}
+BYTES_RESPONSES: dict[Any, Any] = {
+    (200, "application/octet-stream"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The whole file, in its detected Content-Type."
+    ),
+    (206, "application/octet-stream"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="One range (Content-Range), or several as multipart/byteranges."
+    ),
     304: OpenApiResponse(description="Not modified (If-None-Match / If-Modified-Since)."),
-    404: OpenApiResponse(description="Missing, another organization's, or an invalid/expired/stale link."),
-    416: OpenApiResponse(description="No range satisfiable; Content-Range: bytes */size."),
+    401: OpenApiResponse(_ERROR, description="A credential was presented and is invalid (UNAUTHORIZED)."),
+    403: OpenApiResponse(_ERROR, description="The credential lacks upload.read (INSUFFICIENT_SCOPE)."),
+    404: OpenApiResponse(_ERROR, description="Missing, another organization's, or an invalid/expired/stale link."),
+    409: OpenApiResponse(_ERROR, description="The file has no downloadable content (NOT_DOWNLOADABLE)."),
+    416: OpenApiResponse(_ERROR, description="No range satisfiable; Content-Range: bytes */size."),
+    429: OpenApiResponse(_ERROR, description="Rate limited (RATE_LIMITED); see Retry-After."),
 }
 RANGE_HEADERS = [
     OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="bytes=…; up to DOWNLOAD_MAX_RANGES ranges."),
@@ -82,6 +91,13 @@ def _identity(request: Request) -> Identity | None:
 @extend_schema(
     tags=["files"],
     summary="Download a file's bytes (HTTP Range, conditional requests; ?dl= signed link)",
+    description=(
+        "Streams the bytes (not the envelope). Authenticate as usual (upload.read), or pass only "
+        "`dl`, a token from `download-link`: bound to this file and its current content. Active "
+        "content (HTML, SVG, XML, JavaScript, PDF) is always an attachment; every response carries "
+        "`X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`."
+    ),
+    auth=[{"GatewayKey": []}, {"ApiKey": []}, {"Bearer": []}, {}],
     parameters=[
         ORG_PARAM,
         ID_PARAM,
@@ -116,9 +132,13 @@ def download(self: ResourceViewSet, request: Request, *args: Any, **kwargs: Any)
 @extend_schema(
     tags=["files"],
     summary="Mint a signed, expiring download link (?dl=) for this file's current content",
+    description="The link stops working when it expires or the file's content changes.",
     parameters=[ORG_PARAM, ID_PARAM],
     request=s.DownloadLinkRequestSerializer,
-    responses={201: s.DownloadLinkSerializer},
+    responses={
+        201: s.DownloadLinkSerializer,
+        409: OpenApiResponse(_ERROR, description="The file has no downloadable content (NOT_DOWNLOADABLE)."),
+    },
 )
 @action(detail=True, methods=["post"], url_path="download-link")
 def download_link(self: ResourceViewSet, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -137,9 +157,18 @@ def download_link(self: ResourceViewSet, request: Request, *args: Any, **kwargs:
 @extend_schema(
     tags=["files"],
     summary="Set the file's visibility and get a share link (private revokes every link)",
+    description=(
+        "public: anyone with the link (active files only); org: members of this organization; "
+        "restricted: signed-in users named in `users` (ids) or `emails`. Links wider than the new "
+        "visibility are revoked; `private` revokes all and returns no link. The token is shown once."
+    ),
     parameters=[ORG_PARAM, ID_PARAM],
     request=s.ShareRequestSerializer,
-    responses={201: s.ShareResultSerializer, 200: s.ShareResultSerializer},
+    responses={
+        201: s.ShareResultSerializer,
+        200: OpenApiResponse(s.ShareResultSerializer, description="Made private: no link; `revoked_links` ended."),
+        409: OpenApiResponse(_ERROR, description="Not shareable: public needs an active file; never rejected ones."),
+    },
 )
 @action(detail=True, methods=["post"], url_path="share")
 def share(self: ResourceViewSet, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -202,6 +231,7 @@ class ShareAccessView(APIView):
     @extend_schema(
         tags=["files"],
         summary="Fetch a shared file (public: no auth; org: members; restricted: the named users)",
+        description="The same byte responses as the download action; anything not allowed is a 404.",
         parameters=[OpenApiParameter("token", str, OpenApiParameter.PATH), *RANGE_HEADERS],
         responses=BYTES_RESPONSES,
         extensions={"x-fileconvert-raw": True},
