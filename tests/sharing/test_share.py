@@ -310,3 +310,51 @@ def test_share_links_list_and_revoke(owner, viewer, outsider, blob, anon):
     assert_error(anon.get(path_of(result)), 404)
     assert data_of(owner.client().get(f"/api/share-links/{owner.org.pk}/{link_id}"))["revoked_reason"] == "revoked"
     assert AuditEvent.objects.filter(action="share.revoke", target_id=link_id).count() == 1
+
+
+# --- lifecycle hooks from the other apps ---------------------------------------------------------
+
+
+def test_narrowing_through_the_files_resource_ends_the_wider_links(owner, member, blob, anon, django_capture_on_commit_callbacks):
+    public = share(owner, blob, visibility="public")
+    with django_capture_on_commit_callbacks(execute=True):
+        org = share(owner, blob, visibility="org")
+    with django_capture_on_commit_callbacks(execute=True):
+        data_of(owner.client().patch(f"/api/files/{owner.org.pk}/{blob.pk}", {"visibility": "restricted"}, format="json"))
+    reasons = dict(ShareLink.objects.filter(file=blob).values_list("pk", "revoked_reason"))
+    assert reasons == {public["link"]["id"]: "narrowed", org["link"]["id"]: "narrowed"}
+    assert_error(member.client().get(path_of(org)), 404)
+
+
+def test_a_platform_admin_rejecting_the_file_revokes_its_links(
+    owner, member, platform_admin, make_file, django_capture_on_commit_callbacks
+):
+    from review.services import admin_site_actor, file_reject
+
+    staged = make_file(owner.org, BODY, status=FileStatus.STAGED, review_state=ReviewState.PENDING)
+    link = share(owner, staged, visibility="org")
+    assert member.client().get(path_of(link)).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        file_reject(actor=admin_site_actor(platform_admin.user), file=staged, reason="not allowed here")
+    revoked = ShareLink.objects.get(pk=link["link"]["id"])
+    assert revoked.revoked_at is not None and revoked.revoked_reason == "withdrawn"
+    assert_error(member.client().get(path_of(link)), 404)
+
+
+def test_a_member_signed_in_through_another_organization_follows_org_links(owner, blob, outsider):
+    from accounts.models import Membership
+
+    link = share(owner, blob, visibility="org")
+    assert_error(outsider.client().get(path_of(link)), 404)
+    Membership.objects.create(organization=owner.org, user=outsider.user, role="viewer")
+    assert outsider.client().get(path_of(link)).status_code == 200  # their key is org B's; they are a member of A
+
+
+def test_following_a_link_costs_a_fixed_number_of_queries(owner, blob, anon, django_assert_num_queries):
+    path = path_of(share(owner, blob, visibility="public"))
+    # One SELECT (link, file, organization joined), then the count UPDATE and the audit
+    # INSERT in one transaction (a savepoint pair here, since the test runs in a transaction).
+    with django_assert_num_queries(5):
+        assert anon.get(path).status_code == 200
+    with django_assert_num_queries(1):
+        assert anon.get(path, HTTP_RANGE="bytes=10-20").status_code == 206  # not a new download
