@@ -99,6 +99,8 @@ def probe_path(path: str, *, name: str = "", kind: str | None = None, ffprobe: s
             _office(probe, path)
         if kind in AUDIO_KINDS or kind in VIDEO_KINDS:
             _mutagen(probe, path)
+            if kind in ("mp4", "mov", "m4a"):
+                _mp4_header(probe, path)
             if ffprobe:
                 _ffprobe(probe, path, kind, ffprobe, timeout)
     return probe.result()
@@ -109,14 +111,9 @@ def probe_path(path: str, *, name: str = "", kind: str | None = None, ffprobe: s
 
 def _exif(probe: Probe, data: bytes) -> None:
     with probe.container("exif"):
-        exif = c.load_exif(data)
-        sections = c.exif_sections(exif)
-        try:
-            thumb = exif.get_ifd(-1)  # IFD1: the embedded thumbnail
-        except Exception:  # noqa: BLE001
-            thumb = {}
-        if thumb:
-            sections["exif"]["ThumbnailLength"] = c.exif_value(thumb.get(0x0202, 0))
+        sections, has_thumbnail = c.exif_sections_fast(data)
+        if has_thumbnail:
+            sections["exif"]["<thumbnail>"] = True
         probe.put("exif", sections["exif"])
         probe.put("gps", sections["gps"])
 
@@ -279,6 +276,19 @@ def _mutagen(probe: Probe, path: str) -> None:
             probe.put("vorbis", {"<pictures>": len(pictures)})
 
 
+def _mp4_header(probe: Probe, path: str) -> None:
+    with probe.container("mp4_header"), open(path, "rb") as fh:
+        moov = c.read_moov(fh)
+        if moov is None:
+            raise c.ContainerError("MALFORMED_MP4", "The file has no movie header (moov).")
+        header = c.mp4_header(moov)
+        if "location" in header:
+            probe.put("mp4_udta", {"location": header["location"], **({"gps": header["gps"]} if "gps" in header else {})})
+        for key in ("width", "height", "gps"):
+            if key in header:
+                probe.common.setdefault(key, header[key])
+
+
 def _ffprobe(probe: Probe, path: str, kind: str, ffprobe: str, timeout: float) -> None:
     from fileconvert.sandbox import run_command
 
@@ -428,7 +438,7 @@ def normalise(sections: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]
             if value:
                 common[field] = normalise_date(value) if field in ("created", "modified") else value
                 break
-    gps = c.gps_decimal(sections.get("gps", {}))
+    gps = c.gps_decimal(sections.get("gps", {})) or found.get("gps")
     if gps:
         common["gps"] = gps
     app = sections.get("office_app", {})

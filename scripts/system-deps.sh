@@ -7,6 +7,7 @@ need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v soffice >/dev/null || need+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
 command -v exiftool >/dev/null || need+=(libimage-exiftool-perl)
+perl -MArchive::Zip -e1 2>/dev/null || need+=(libarchive-zip-perl)  # exiftool reads DOCX/XLSX with it
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
     echo "system-deps: apt-get not found; install ${need[*]} yourself (converters needing them are skipped)" >&2

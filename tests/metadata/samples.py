@@ -35,6 +35,11 @@ XMP = f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 </rdf:Description></rdf:RDF></x:xmpmeta>
 <?xpacket end="w"?>""".encode()
 
+
+def xmp_packet(author: str = AUTHOR, title: str = TITLE) -> bytes:
+    return XMP.replace(AUTHOR.encode(), author.encode()).replace(TITLE.encode(), title.encode())
+
+
 XML_BOMB_BODY = (
     '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
     '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">'
@@ -64,12 +69,12 @@ def gps_ifd(lat: float, lon: float) -> dict[int, object]:
     return {0: b"\x02\x02\x00\x00", 1: "N" if lat >= 0 else "S", 2: dms(abs(lat)), 3: "E" if lon >= 0 else "W", 4: dms(abs(lon))}
 
 
-def make_exif(*, gps: tuple[float, float] | None = GPS, **extra: object) -> Image.Exif:
+def make_exif(*, gps: tuple[float, float] | None = GPS, author: str = AUTHOR, **extra: object) -> Image.Exif:
     exif = Image.Exif()
     exif[0x010F] = MAKE
     exif[0x0110] = MODEL
     exif[0x0131] = SOFTWARE
-    exif[0x013B] = AUTHOR
+    exif[0x013B] = author
     exif[0x0132] = CREATED
     exif_ifd = exif.get_ifd(0x8769)
     exif_ifd[0x9003] = CREATED
@@ -123,10 +128,19 @@ def iptc_block(**datasets: str) -> bytes:
 
 
 def jpeg_bytes(
-    *, gps: tuple[float, float] | None = GPS, thumbnail: bool = True, xmp: bytes | None = XMP, iptc: bool = True, size=(64, 48)
+    *,
+    gps: tuple[float, float] | None = GPS,
+    thumbnail: bool = True,
+    xmp: bytes | None = XMP,
+    iptc: bool = True,
+    size=(64, 48),
+    author: str = AUTHOR,
+    title: str = TITLE,
 ) -> bytes:
     """A real JPEG (Pillow) with EXIF (+GPS, serials, an IFD1 thumbnail), XMP, IPTC and a comment."""
-    exif = make_exif(gps=gps).tobytes()
+    exif = make_exif(gps=gps, author=author).tobytes()
+    if xmp is XMP:
+        xmp = xmp_packet(author, title)
     if thumbnail:
         exif = _with_thumbnail(exif)
     out = io.BytesIO()
@@ -136,36 +150,38 @@ def jpeg_bytes(
     if xmp is not None:
         extra += _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + xmp)
     if iptc:
-        extra += _segment(0xED, iptc_block(by_line=AUTHOR, caption=TITLE, city="Paris"))
+        extra += _segment(0xED, iptc_block(by_line=author, caption=title, city="Paris"))
     jfif_end = 2 + 2 + struct.unpack(">H", data[4:6])[0] if data[2:4] == b"\xff\xe0" else 2
     return data[:jfif_end] + extra + data[jfif_end:]
 
 
-def png_bytes(*, exif: bool = True, xmp: bool = True) -> bytes:
+def png_bytes(*, exif: bool = True, xmp: bool = True, author: str = AUTHOR, title: str = TITLE) -> bytes:
     info = PngImagePlugin.PngInfo()
-    info.add_text("Title", TITLE)
-    info.add_text("Author", AUTHOR)
+    info.add_text("Title", title)
+    info.add_text("Author", author)
     info.add_text("Software", SOFTWARE)
     info.add_text("Comment", COMMENT, zip=True)
     info.add_itxt("Description", "Tour Eiffel \u2014 été")
     if xmp:
-        info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+        info.add_itxt("XML:com.adobe.xmp", xmp_packet(author, title).decode())
     out = io.BytesIO()
-    kwargs = {"exif": make_exif()} if exif else {}
+    kwargs = {"exif": make_exif(author=author)} if exif else {}
     Image.new("RGBA", (40, 24), (10, 120, 220, 255)).save(out, "PNG", pnginfo=info, **kwargs)
     return out.getvalue()
 
 
-def tiff_bytes() -> bytes:
+def tiff_bytes(*, author: str = AUTHOR, size: tuple[int, int] = (32, 20)) -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (32, 20), (1, 2, 3)).save(out, "TIFF", exif=make_exif(), compression="tiff_lzw")
+    Image.new("RGB", size, (1, 2, 3)).save(out, "TIFF", exif=make_exif(author=author), compression="tiff_lzw")
     return out.getvalue()
 
 
 # --- documents ---------------------------------------------------------------------------
 
 
-def pdf_bytes(*, pages: int = 2, xmp: bytes | None = XMP, incremental_old_author: bool = False) -> bytes:
+def pdf_bytes(
+    *, pages: int = 2, xmp: bytes | None = XMP, incremental_old_author: bool = False, author: str = AUTHOR, title: str = TITLE
+) -> bytes:
     from pypdf import PdfWriter
     from pypdf.generic import DecodedStreamObject, NameObject
 
@@ -174,13 +190,15 @@ def pdf_bytes(*, pages: int = 2, xmp: bytes | None = XMP, incremental_old_author
         writer.add_blank_page(200, 300)
     writer.add_metadata(
         {
-            "/Title": TITLE,
-            "/Author": AUTHOR,
+            "/Title": title,
+            "/Author": author,
             "/Creator": SOFTWARE,
             "/Producer": "pypdf",
             "/CreationDate": "D:20230714102030+02'00'",
         }
     )
+    if xmp is XMP:
+        xmp = xmp_packet(author, title)
     if xmp is not None:
         stream = DecodedStreamObject()
         stream.set_data(xmp)
@@ -224,13 +242,13 @@ DOCUMENT = (
 )
 
 
-def core_xml(*, prefix: str = "") -> str:
+def core_xml(*, prefix: str = "", author: str = AUTHOR, title: str = TITLE) -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + prefix + "<cp:coreProperties "
         'xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        f"<dc:title>{TITLE if not prefix else '&lol4;'}</dc:title><dc:creator>{AUTHOR}</dc:creator>"
+        f"<dc:title>{title if not prefix else '&lol4;'}</dc:title><dc:creator>{author}</dc:creator>"
         f"<cp:lastModifiedBy>{OWNER}</cp:lastModifiedBy><cp:revision>7</cp:revision>"
         '<dcterms:created xsi:type="dcterms:W3CDTF">2023-07-14T10:20:30Z</dcterms:created>'
         '<dcterms:modified xsi:type="dcterms:W3CDTF">2023-07-15T08:00:00Z</dcterms:modified>'
@@ -247,13 +265,15 @@ APP_XML = (
 )
 
 
-def docx_bytes(*, core: str | None = None, extra: dict[str, bytes] | None = None) -> bytes:
+def docx_bytes(
+    *, core: str | None = None, extra: dict[str, bytes] | None = None, author: str = AUTHOR, title: str = TITLE
+) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", CONTENT_TYPES)
         archive.writestr("_rels/.rels", RELS)
         archive.writestr("word/document.xml", DOCUMENT)
-        archive.writestr("docProps/core.xml", core if core is not None else core_xml())
+        archive.writestr("docProps/core.xml", core if core is not None else core_xml(author=author, title=title))
         archive.writestr("docProps/app.xml", APP_XML)
         for name, data in (extra or {}).items():
             archive.writestr(name, data)

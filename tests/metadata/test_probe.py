@@ -47,7 +47,7 @@ class TestImages:
         sections = result["sections"]
         assert sections["exif"]["BodySerialNumber"] == s.SERIAL
         assert sections["exif"]["UserComment"] == s.COMMENT
-        assert sections["exif"]["ThumbnailLength"] > 0
+        assert sections["exif"]["<thumbnail>"] is True
         assert sections["gps"]["GPSLatitudeRef"] == "N"
         assert sections["xmp"]["dc:creator"] == [s.AUTHOR]
         assert sections["xmp"]["dc:title"] == s.TITLE
@@ -146,6 +146,20 @@ class TestMedia:
         assert types == ["audio", "video"]
         assert (result["common"]["width"], result["common"]["height"]) == (64, 48)
         assert result["sections"]["ffprobe"]["format"]["tags"]["location"].startswith("+48.8584")
+
+    def test_mp4_header_without_ffprobe(self, tmp_path):
+        """Dimensions (tkhd) and the 3GPP location (udta/loci) come from the box headers alone."""
+        path = s.ffmpeg_media(tmp_path / "a.mp4", "mp4")
+        result = probe_path(str(path), ffprobe=None)
+        assert container(result, "mp4_header")["status"] == "ok"
+        assert (result["common"]["width"], result["common"]["height"]) == (64, 48)
+        assert result["common"]["gps"] == pytest.approx({"lat": 48.8584, "lon": 2.2945}, abs=1e-4)
+
+    def test_mp4_without_moov_is_an_error_entry(self, tmp_path):
+        data = s.ffmpeg_media(tmp_path / "a.mp4", "mp4").read_bytes()
+        moov = data.find(b"moov") - 4
+        result = probe_path(write(tmp_path, "cut.mp4", data[:moov]), ffprobe=None)
+        assert errors(result).get("mp4_header") in ("MALFORMED_MP4", "TRUNCATED")
 
     def test_without_ffprobe_no_ffprobe_container(self, tmp_path):
         path = s.ffmpeg_media(tmp_path / "a.mp3", "mp3")

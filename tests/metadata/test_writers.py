@@ -265,6 +265,7 @@ class TestMedia:
         path = s.ffmpeg_media(tmp_path / f"in.{kind}", kind)
         dst, _report, probed = run(tmp_path, f"a.{kind}", path, {mode: True})
         assert leftovers(dst, [s.AUTHOR, s.COMMENT, "+48.8584"]) == []
+        assert b"loci" not in dst.read_bytes() and "gps" not in probed["common"]  # the 3GPP location box is gone
         if mode == "anonymize":
             assert probed["common"]["title"] == s.TITLE
         if s.FFPROBE:
