@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -26,7 +27,7 @@ from fileconvert.errors import Conflict
 from sharing import selectors, services
 from sharing.api import serializers as s
 from sharing.delivery import serve_file
-from sharing.models import ShareLink
+from sharing.models import ShareLink, ShareVisibility
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 BYTES_RESPONSES: dict[Any, Any] = {
@@ -200,6 +201,17 @@ def share(self: ResourceViewSet, request: Request, *args: Any, **kwargs: Any) ->
 # --- /api/share-links: list and revoke ---------------------------------------------------
 
 
+class ShareLinkFilter(django_filters.FilterSet):
+    # Plain strings: another organization's file id filters to nothing, exactly like a missing one.
+    file_id = django_filters.CharFilter()
+    visibility = django_filters.ChoiceFilter(choices=ShareVisibility.choices)
+    active = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull")
+
+    class Meta:
+        model = ShareLink
+        fields = ["file_id", "visibility"]
+
+
 @register
 class ShareLinkViewSet(ResourceViewSet):
     resource_name = "share-link"
@@ -211,7 +223,7 @@ class ShareLinkViewSet(ResourceViewSet):
     write_scope = UPLOAD_EDIT
     queryset = ShareLink.objects.all()
     serializer_class = s.ShareLinkSerializer
-    filterset_fields = ["file", "visibility"]
+    filterset_class = ShareLinkFilter
     http_method_names = ["get", "delete", "head", "options"]
 
     def perform_destroy_service(self, instance: ShareLink) -> None:

@@ -358,3 +358,15 @@ def test_following_a_link_costs_a_fixed_number_of_queries(owner, blob, anon, dja
         assert anon.get(path).status_code == 200
     with django_assert_num_queries(1):
         assert anon.get(path, HTTP_RANGE="bytes=10-20").status_code == 206  # not a new download
+
+
+def test_share_links_filters_do_not_tell_other_organizations_files_apart(owner, outsider, blob, make_file):
+    share(owner, blob, visibility="public")
+    theirs = make_file(outsider.org, b"theirs")
+    share(outsider, theirs, visibility="public")
+    client = owner.client()
+    assert len(data_of(client.get("/api/share-links", {"file_id": blob.pk}))["items"]) == 1
+    assert data_of(client.get("/api/share-links", {"file_id": theirs.pk}))["items"] == []
+    assert data_of(client.get("/api/share-links", {"file_id": "fil_missing"}))["items"] == []
+    assert len(data_of(client.get("/api/share-links", {"active": "true", "visibility": "public"}))["items"]) == 1
+    assert data_of(client.get("/api/share-links", {"active": "false"}))["items"] == []
