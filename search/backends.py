@@ -7,7 +7,9 @@
   in step with ``search_searchdocument``; matched with an FTS5 expression built from
   the same query grammar, ranked with ``bm25()`` (title weighted 10:1), ``snippet()``.
 
-Both rank on the database, return ``(file_id, score)`` pairs in (score desc, file id
+Both rank at most ``SEARCH_RANK_WINDOW`` matches (the most recently indexed ones: a
+bounded cost for a word found in most documents; every match of a rarer query is ranked),
+on the database, return ``(file_id, score)`` pairs in (score desc, file id
 asc) order after an optional keyset position, and re-check on every query that the
 file is active and approved (a stale index row never leaks a staged or rejected file).
 Snippets come back with private-use markers around matches; ``render_snippet`` escapes
@@ -23,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
+from django.conf import settings
+from django.contrib.postgres.search import SearchHeadline, SearchQuery
 from django.db import connection
-from django.db.models import F, FloatField, Q, QuerySet, Value
-from django.db.models.functions import Cast, Left
+from django.db.models import QuerySet
+from django.db.models.functions import Left
 
 from search.extract import MARK_END, MARK_START
 from search.models import SearchDocument
@@ -122,6 +125,11 @@ def searchable_documents(organization_id: str, filters: Filters) -> QuerySet[Sea
     return qs
 
 
+def rank_window() -> int:
+    """How many matching documents are ranked: the most recently indexed ones (decision 0005)."""
+    return int(settings.FILECONVERT["SEARCH_RANK_WINDOW"])
+
+
 def render_snippet(raw: str) -> str:
     """Escape the document text; only the match markers become markup."""
     return html.escape(raw, quote=True).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
@@ -193,11 +201,7 @@ class PostgresBackend:
     vendor = "postgresql"
 
     def write(self, rows: Iterable[IndexRow]) -> int:
-        written = _upsert(rows)
-        vector = SearchVector("title", weight="A", config=TEXT_CONFIG) + SearchVector("body", weight="B", config=TEXT_CONFIG)
-        for start in range(0, len(written), BULK_BATCH):
-            SearchDocument.objects.filter(file_id__in=written[start : start + BULK_BATCH]).update(vector=vector)
-        return len(written)
+        return len(_upsert(rows))  # the vector is computed by a trigger (migration 0003)
 
     def _tsquery(self, query: ParsedQuery) -> SearchQuery:
         return SearchQuery(query.raw, search_type="websearch", config=TEXT_CONFIG)
@@ -206,15 +210,30 @@ class PostgresBackend:
         self, *, organization_id: str, query: ParsedQuery, filters: Filters, after: tuple[float, str] | None, limit: int
     ) -> list[tuple[str, float]]:
         tsquery = self._tsquery(query)
-        qs = (
+        # The window is the newest matches (ORDER BY id DESC LIMIT); only its rows are scored,
+        # in the outer query, whatever plan finds the matches.
+        window = (
             searchable_documents(organization_id, filters)
             .filter(vector=tsquery)
-            # float8: ts_rank_cd's float4 would come back as rounded text and break the keyset.
-            .annotate(score=Cast(SearchRank(F("vector"), tsquery, cover_density=True, normalization=Value(1)), FloatField()))
+            .order_by("-id")
+            .values("file_id", "vector")[: rank_window()]
         )
+        window_sql, window_params = window.query.sql_with_params()
+        keyset, keyset_params = "", []
         if after is not None:
-            qs = qs.filter(Q(score__lt=after[0]) | Q(score=after[0], file_id__gt=after[1]))
-        return list(qs.order_by("-score", "file_id").values_list("file_id", "score")[:limit])
+            keyset = "WHERE score < %s OR (score = %s AND file_id > %s)"
+            keyset_params = [after[0], after[0], after[1]]
+        # float8: ts_rank_cd's float4 would come back as rounded text and break the keyset.
+        sql = f"""
+            SELECT file_id, score FROM (
+                SELECT file_id, ts_rank_cd(vector, websearch_to_tsquery(%s::regconfig, %s), 1)::float8 AS score
+                FROM ({window_sql}) AS window_
+            ) AS scored {keyset}
+            ORDER BY score DESC, file_id ASC LIMIT %s
+        """  # noqa: S608 - every value is a parameter; the fragments are ours
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [TEXT_CONFIG, query.raw, *window_params, *keyset_params, limit])
+            return [(file_id, float(score)) for file_id, score in cursor.fetchall()]
 
     def snippets(self, *, query: ParsedQuery, file_ids: list[str]) -> dict[str, str]:
         tsquery = self._tsquery(query)
@@ -277,11 +296,12 @@ class SqliteBackend:
                 SELECT d.file_id AS file_id, -{self.RANK} AS score
                 FROM search_fts JOIN search_searchdocument d ON d.id = search_fts.rowid
                 WHERE search_fts MATCH %s AND d.organization_id = %s AND d.id IN ({allowed_sql})
+                ORDER BY search_fts.rowid DESC LIMIT %s
             ) {keyset}
             ORDER BY score DESC, file_id ASC LIMIT %s
         """  # noqa: S608 - every value is a parameter; the fragments are ours
         with connection.cursor() as cursor:
-            cursor.execute(sql, [expression, organization_id, *allowed_params, *keyset_params, limit])
+            cursor.execute(sql, [expression, organization_id, *allowed_params, rank_window(), *keyset_params, limit])
             return [(file_id, float(score)) for file_id, score in cursor.fetchall()]
 
     def snippets(self, *, query: ParsedQuery, file_ids: list[str]) -> dict[str, str]:

@@ -8,9 +8,7 @@ of an absent document is a no-op.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +16,7 @@ from django.db import transaction
 
 from fileconvert import sandbox
 from search.backends import SEARCHABLE_REVIEW_STATES, IndexRow, get_backend
-from search.extract import Extracted, Limits, clean_text, filename_words
+from search.extract import Extracted, ExtractionFailed, Limits, clean_text, extract_file, filename_words
 from search.models import SearchDocument
 from uploads.models import FileStatus, StoredFile
 from uploads.processing import ProcessingFailed, local_copy
@@ -41,32 +39,48 @@ def extraction_limits() -> Limits:
     )
 
 
+def _preload_parsers() -> None:
+    """Import the parsers before forking, so a child never takes the import lock (which
+    another thread of a threaded worker could hold at fork time) and starts faster."""
+    import charset_normalizer  # noqa: F401
+    import defusedxml.ElementTree  # noqa: F401
+    import mutagen  # noqa: F401
+    import pypdf  # noqa: F401
+    from PIL import Image  # noqa: F401
+
+
 def extract_stored(stored: StoredFile) -> tuple[Extracted, str]:
-    """The file's text and fields from a sandboxed child (wall time and memory capped);
-    on failure an empty extraction and the error code (the filename is still indexed)."""
+    """The file's text and fields, parsed in a forked child under a wall clock and a memory
+    cap (fileconvert.sandbox); on failure an empty extraction and the error code (the
+    caller still indexes the filename)."""
+    limits = extraction_limits()
+    kind = stored.kind or "binary"
+    _preload_parsers()
     try:
         with local_copy(stored) as (path, _size, _digest):
-            result = sandbox.run_python_module(
-                "search.extract_worker",
-                [stored.kind or "binary", str(path), json.dumps(asdict(extraction_limits()))],
-                timeout=settings.FILECONVERT["SEARCH_EXTRACT_TIMEOUT_SECONDS"],
-                memory_bytes=EXTRACT_MEMORY_BYTES,
-                cwd=str(settings.BASE_DIR),
+
+            def child(_send: Any) -> dict[str, Any]:
+                try:
+                    return {"extracted": extract_file(str(path), kind, limits).as_dict()}
+                except ExtractionFailed as exc:
+                    return {"error": {"code": exc.code, "message": exc.message[:300]}}
+
+            result = sandbox.run_forked(
+                child, timeout=settings.FILECONVERT["SEARCH_EXTRACT_TIMEOUT_SECONDS"], memory_bytes=EXTRACT_MEMORY_BYTES
             )
     except ProcessingFailed as exc:
         return Extracted(), exc.code
     if result.timed_out:
         return Extracted(), "EXTRACTION_TIMEOUT"
-    try:
-        payload: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        # Killed (memory cap, signal) before it could answer.
-        logger.warning("search extraction died", extra={"file_id": stored.pk, "returncode": result.returncode})
-        return Extracted(), "EXTRACTION_FAILED"
-    if "error" in payload:
-        logger.info("search extraction refused the file", extra={"file_id": stored.pk, "code": payload["error"]["code"]})
-        return Extracted(), str(payload["error"]["code"])[:64]
-    found = payload["extracted"]
+    if result.error is not None or not isinstance(result.value, dict):
+        error = result.error or {}
+        code = "TOO_LARGE" if error.get("type") == "MemoryError" else "EXTRACTION_FAILED"
+        logger.warning("search extraction failed", extra={"file_id": stored.pk, "error": error.get("type")})
+        return Extracted(), code
+    if "error" in result.value:
+        logger.info("search extraction refused the file", extra={"file_id": stored.pk, "code": result.value["error"]["code"]})
+        return Extracted(), str(result.value["error"]["code"])[:64]
+    found = result.value["extracted"]
     return Extracted(
         title=found.get("title", ""),
         body=found.get("body", ""),

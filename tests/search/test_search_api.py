@@ -365,3 +365,13 @@ def test_reconcile_repairs_lost_signals(member, no_review, put):
     assert ids(search(member, "jerboa")) == [lost.pk]
     assert not SearchDocument.objects.filter(file=stale).exists()
     assert documents_reconcile() == {"enqueued": 0, "removed": 0}
+
+
+def test_rank_window_bounds_the_ranked_matches_to_the_newest(member, no_review, put, settings):
+    oldest = put(member, "a.txt", b"loris loris loris loris\n")  # the best match, but indexed first
+    middle = put(member, "b.txt", b"loris once\n")
+    newest = put(member, "c.txt", b"loris once again\n")
+    assert ids(search(member, "loris"))[0] == oldest.pk
+    settings.FILECONVERT = {**settings.FILECONVERT, "SEARCH_RANK_WINDOW": 2}
+    assert set(ids(search(member, "loris"))) == {middle.pk, newest.pk}
+    assert ids(search(member, "loris loris"))  # the window applies per query, after matching
