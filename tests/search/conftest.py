@@ -10,6 +10,7 @@ import pytest
 
 from accounts.models import OrgSetting
 from tests.conftest import Persona
+from tests.s3 import moto_server, s3_storage  # noqa: F401 - S3 fixtures for test_s3
 from tests.uploads.filebytes import upload_file
 from uploads.models import FileStatus, ReviewState, StoredFile
 from uploads.signals import file_activated, file_withdrawn, send_on_commit
