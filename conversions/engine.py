@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from conversions import converters, services
@@ -32,7 +32,7 @@ from uploads.models import StoredFile
 from uploads.processing import ProcessingFailed, local_copy
 
 logger = logging.getLogger(__name__)
-PROGRESS_INTERVAL = 0.25
+PROGRESS_INTERVAL = 0.5
 SANDBOX_ERRORS = {
     "MemoryError": ("MEMORY_LIMIT", "The conversion needed more memory than allowed."),
     "Died": ("CONVERTER_CRASHED", "The converter crashed on this input."),
@@ -60,21 +60,20 @@ def _process_gone(token: str) -> bool:
 def job_claim(job_id: str) -> ConversionJob | None:
     """queued -> running (attempts + 1); also takes over a running job whose process died."""
     token = worker_token()
-    now = timezone.now()
-    claimable = Q(status=JobStatus.QUEUED)
-    current = ConversionJob.objects.filter(pk=job_id).values_list("status", "claimed_by").first()
-    if current is None:
-        return None
-    if current[0] == JobStatus.RUNNING and current[1] and current[1] != token and _process_gone(current[1]):
-        claimable |= Q(status=JobStatus.RUNNING, claimed_by=current[1])
-    with transaction.atomic():
-        done = (
-            ConversionJob.objects.filter(pk=job_id)
-            .filter(claimable)
-            .update(status=JobStatus.RUNNING, claimed_by=token, attempts=F("attempts") + 1, started_at=now, progress=0)
-        )
+    claim = {"status": JobStatus.RUNNING, "claimed_by": token, "attempts": F("attempts") + 1, "progress": 0}
+    done = ConversionJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(started_at=timezone.now(), **claim)
     if not done:
-        return None
+        current = ConversionJob.objects.filter(pk=job_id).values_list("status", "claimed_by").first()
+        if current is None or current[0] != JobStatus.RUNNING or not current[1] or current[1] == token:
+            return None
+        if not _process_gone(current[1]):
+            return None
+        # Redelivered after the worker process died (acks_late): take the job over, once.
+        done = ConversionJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, claimed_by=current[1]).update(
+            started_at=timezone.now(), **claim
+        )
+        if not done:
+            return None
     return ConversionJob.objects.select_related("source", "organization").get(pk=job_id)
 
 
@@ -83,7 +82,8 @@ class _Progress:
 
     def __init__(self, job: ConversionJob) -> None:
         self.job = job
-        self.last_write = 0.0
+        # Short jobs write no progress rows at all: the first write waits PROGRESS_INTERVAL.
+        self.last_write = time.monotonic()
         self.value = 0
 
     def __call__(self, message: Any) -> None:

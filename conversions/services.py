@@ -177,7 +177,7 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
             return None
         org = Organization.objects.select_for_update().get(pk=job.organization_id)
         quota_check(org=org, incoming_bytes=size)
-        source = StoredFile.objects.get(pk=job.source_id)
+        source = job.source
         now = timezone.now()
         output = StoredFile.objects.create(
             organization=org,

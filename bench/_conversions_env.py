@@ -1,0 +1,159 @@
+"""Shared plumbing of the conversion benches: a throw-away PostgreSQL database, a Redis
+broker on a DB index of our own, real Celery worker processes, an organization with an
+API key, and (for latency) a real gunicorn. Not run directly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379"
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BenchEnv:
+    """Environment variables every process of the bench shares, and their set-up."""
+
+    def __init__(self, *, name: str, redis_db: int) -> None:
+        import psycopg
+        from psycopg import sql
+
+        base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+        self.db_name = f"fileconvert_bench_{name}"
+        admin_url = base.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.db_name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.db_name)))
+        self.admin_url = admin_url
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"fileconvert-bench-{name}-", dir=os.environ.get("BENCH_TMP")))
+        redis = os.environ.get("BENCH_REDIS", DEFAULT_REDIS)
+        self.broker = f"{redis}/{redis_db}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")},
+            "FILECONVERT_DATA_DIR": str(self.data_dir),
+            "DJANGO_SETTINGS_MODULE": "fileconvert.settings",
+            "DATABASE_URL": base.rsplit("/", 1)[0] + "/" + self.db_name,
+            "REDIS_URL": f"{redis}/{redis_db + 1}",
+            "CELERY_BROKER_URL": self.broker,
+            "CELERY_QUEUE": f"bench-{name}",
+            "LOG_LEVEL": "WARNING",
+            "THROTTLE_IDENTITY": "1000000/min",
+            "THROTTLE_ANON": "1000000/min",
+        }
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.org = self.key = ""
+
+    def apply(self) -> None:
+        """Point this process at the bench environment and set Django up."""
+        os.environ.update(self.env)
+        import django
+
+        django.setup()
+
+    def manage(self, *args: str) -> str:
+        out = subprocess.run(
+            [PY, str(ROOT / "manage.py"), *args], env=self.env, cwd=ROOT, check=True, capture_output=True, text=True
+        )
+        return out.stdout.strip()
+
+    def prepare(self) -> None:
+        import redis
+
+        redis.Redis.from_url(self.broker).flushdb()
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.org = self.manage("create_org", "Bench", "--quota-bytes", str(1 << 42)).splitlines()[-1]
+        self.manage("create_user", "bench@example.com", "--org", self.org, "--role", "owner")
+        self.manage(
+            "shell",
+            "-c",
+            "from accounts.models import Organization, OrgSetting; "
+            f"Organization.objects.filter(pk='{self.org}').update(file_quota=10**9); "
+            f"OrgSetting.objects.create(organization_id='{self.org}', key='review.required', value=False)",
+        )
+        self.key = self.manage("create_api_key", "--org", self.org, "--user", "bench@example.com").splitlines()[-1]
+
+    def start_worker(self, *, concurrency: int = 2, app: str = "bench._conversions_app") -> subprocess.Popen[bytes]:
+        cmd = [str(Path(PY).parent / "celery"), "-A", app, "worker", "--loglevel", "WARNING"]
+        cmd += ["--concurrency", str(concurrency), "--pool", "prefork", "-Q", self.env["CELERY_QUEUE"], "--without-gossip"]
+        cmd += ["--without-mingle", "--without-heartbeat"]
+        proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        time.sleep(4)  # the pool forks and connects
+        return proc
+
+    def start_web(self, *, workers: int = 1) -> int:
+        port = free_port()
+        env = {**self.env, "WEB_CONCURRENCY": str(workers), "WEB_THREADS": "1"}
+        cmd = [str(Path(PY).parent / "gunicorn"), "fileconvert.wsgi", "-c", str(ROOT / "fileconvert/gunicorn_conf.py")]
+        cmd += ["-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"]
+        self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return port
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self, keep: bool = False) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if not keep:
+            import psycopg
+            from django.db import connections
+            from psycopg import sql
+
+            connections.close_all()
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.db_name)))
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def identity() -> Any:
+    from accounts.identity import MODE_API_KEY, Identity
+    from accounts.models import Membership
+    from accounts.scopes import ROLE_SCOPES
+
+    membership = Membership.objects.select_related("organization", "user").get(user__email="bench@example.com")
+    return Identity(
+        org=membership.organization,
+        user=membership.user,
+        role=membership.role,
+        mode=MODE_API_KEY,
+        scopes=ROLE_SCOPES[membership.role],
+    )

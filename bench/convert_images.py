@@ -1,0 +1,157 @@
+"""Image conversions through the real job pipeline against a plain Pillow loop, in one run.
+
+    .venv/bin/python bench/convert_images.py [--files 200] [--width 3000] [--height 2000]
+
+N JPEGs of WxH become WebP and 1024-wide JPEG thumbnails twice: once in a plain Pillow
+loop (multiprocessing, 2 processes = the same cores), once as conversion jobs (rows,
+claim, sandboxed fork, storage, audit) run by a real Celery worker with 2 prefork
+processes on a Redis broker (DB index 11; cache on 12) and PostgreSQL. Prints the wall
+times and the pipeline/plain ratio per conversion (target <= 1.25), and checks that
+every job succeeded with the same output size as the baseline. Thumbnails use Pillow's
+JPEG draft mode (decode at 1/2, 1/4, 1/8 scale) in both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._conversions_env import BenchEnv, load
+
+THUMB_WIDTH = 1024
+
+
+def make_jpeg(index: int, width: int, height: int) -> bytes:
+    from PIL import Image, ImageFilter
+
+    small = Image.merge("RGB", [Image.effect_noise((width // 8, height // 8), 60 + index % 7 * 5) for _ in range(3)])
+    photo = small.resize((width, height), Image.Resampling.BICUBIC).filter(ImageFilter.SMOOTH)
+    out = io.BytesIO()
+    photo.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def plain_convert(args: tuple[str, str, str]) -> tuple[int, int]:
+    """What a hand-written Pillow script would do, with the same settings as the converters."""
+    from PIL import Image, ImageOps
+
+    src, kind, out_dir = args
+    with Image.open(src) as image:
+        if kind == "thumb":
+            box = (THUMB_WIDTH, round(image.height * THUMB_WIDTH / image.width))
+            image.draft("RGB", box)
+            frame = ImageOps.exif_transpose(image)
+            frame = frame.resize(box, Image.Resampling.LANCZOS)
+            frame.save(Path(out_dir) / (Path(src).stem + ".jpg"), "JPEG", quality=85)
+        else:
+            frame = ImageOps.exif_transpose(image)
+            frame.save(Path(out_dir) / (Path(src).stem + ".webp"), "WEBP", quality=85, method=4)
+        return frame.size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--width", type=int, default=3000)
+    parser.add_argument("--height", type=int, default=2000)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    env = BenchEnv(name="convert", redis_db=11)
+    print(f"load average at start: {load()}  (cpus: {os.cpu_count()})")
+    env.prepare()
+    env.apply()
+    from django.utils import timezone
+
+    import bench._conversions_app  # noqa: F401  routes uploads processing away (see its docstring)
+    from bench._conversions_env import identity
+    from conversions import services
+    from conversions.models import ConversionJob, JobStatus
+    from fileconvert import storage
+    from uploads.models import FileStatus, StoredFile
+    from uploads.services import storage_key_for
+
+    actor = identity()
+    print(f"making {args.files} JPEGs of {args.width}x{args.height} …", flush=True)
+    started = time.perf_counter()
+    files: list[StoredFile] = []
+    for index in range(args.files):
+        data = make_jpeg(index, args.width, args.height)
+        name = f"photo-{index:04d}.jpg"
+        stored = StoredFile(organization=actor.org, name=name, uploaded_by=actor.user)
+        stored.storage_key = storage_key_for(actor.org.pk, stored.pk, name)
+        storage.save_bytes(stored.storage_key, data, "image/jpeg")
+        stored.size, stored.sha256 = len(data), hashlib.sha256(data).hexdigest()
+        stored.kind, stored.content_type, stored.status = "jpeg", "image/jpeg", FileStatus.ACTIVE
+        stored.confirmed_at = timezone.now()
+        files.append(stored)
+    StoredFile.objects.bulk_create(files)
+    total_mib = sum(f.size or 0 for f in files) / 1024**2
+    print(f"  {time.perf_counter() - started:.1f}s, {total_mib:.0f} MiB in storage")
+
+    worker = env.start_worker(concurrency=2)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        # Warm the worker processes (imports, connections) with one job each way.
+        warm = [
+            services.job_create(actor=actor, source=files[0], target_format=t, options=o)
+            for t, o in (("webp", {}), ("jpeg", {"width": 64}))
+        ]
+        _wait_jobs([j.pk for j in warm], ConversionJob, JobStatus)
+
+        for kind, target, options in (("webp", "webp", {}), ("thumb", "jpeg", {"width": THUMB_WIDTH})):
+            with tempfile.TemporaryDirectory(dir=env.data_dir) as out_dir:
+                started = time.perf_counter()
+                with multiprocessing.get_context("fork").Pool(2) as pool:
+                    sizes = pool.map(
+                        plain_convert, [(str(storage.local_path(f.storage_key)), kind, out_dir) for f in files], chunksize=1
+                    )
+                plain = time.perf_counter() - started
+            started = time.perf_counter()
+            ids = [services.job_create(actor=actor, source=f, target_format=target, options=options).pk for f in files]
+            submitted = time.perf_counter() - started
+            _wait_jobs(ids, ConversionJob, JobStatus)
+            piped = time.perf_counter() - started
+            jobs = list(ConversionJob.objects.filter(pk__in=ids).select_related("result"))
+            failed = [j for j in jobs if j.status != JobStatus.SUCCEEDED]
+            assert not failed, [(j.pk, j.error_code, j.error_message) for j in failed[:3]]
+            got = {(j.facts["width"], j.facts["height"]) for j in jobs}
+            assert got == set(sizes), (got, set(sizes))
+            busy = sum((j.finished_at - j.started_at).total_seconds() for j in jobs)
+            results[kind] = {"plain": plain, "pipeline": piped, "submit": submitted}
+            print(f"        jobs: mean run {busy / len(jobs) * 1000:.0f} ms (claim -> finished), parallelism {busy / piped:.2f}")
+            print(
+                f"{kind:>6}: plain Pillow {plain:7.2f}s ({args.files / plain:6.1f}/s)   jobs {piped:7.2f}s "
+                f"({args.files / piped:6.1f}/s, submit {submitted:.2f}s)   ratio {piped / plain:.2f}x (target <= 1.25)",
+                flush=True,
+            )
+        plain_all = sum(r["plain"] for r in results.values())
+        piped_all = sum(r["pipeline"] for r in results.values())
+        print(f"  both: ratio {piped_all / plain_all:.2f}x (target <= 1.25)")
+        print(f"load average at end: {load()}")
+    finally:
+        env.stop(keep=args.keep)
+        del worker
+    return 0
+
+
+def _wait_jobs(ids: list[str], model, status, timeout: float = 3600) -> None:
+    deadline = time.monotonic() + timeout
+    final = [status.SUCCEEDED, status.FAILED, status.CANCELED]
+    while time.monotonic() < deadline:
+        if model.objects.filter(pk__in=ids, status__in=final).count() == len(ids):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("jobs did not finish in time")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The job machinery against bare Celery, and end-to-end latency of a tiny conversion.
+
+    .venv/bin/python bench/job_overhead.py [--jobs 500] [--latency 50]
+
+1. Throughput: N no-op jobs through our machinery (ConversionJob row created by
+   ``services.job_create`` with its audit row, published after commit, claimed by a
+   conditional UPDATE, finished with an audit row: ``conversions.tasks.noop``) against N
+   bare Celery no-op tasks (``bench.bare_noop``: one Redis INCR so completion is
+   observable) on the same Redis broker (DB 11) and the same worker (2 prefork
+   processes), in one run. Target: ours >= 0.5 of bare.
+2. Latency: a tiny PNG -> JPEG job submitted over HTTP (``POST /api/convert`` to a real
+   gunicorn) until its row says ``succeeded``, sequentially. Targets: p50 <= 100 ms,
+   p95 <= 250 ms on Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._conversions_env import BenchEnv, load, percentile
+
+
+def tiny_png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+def multipart(fields: dict[str, str], name: str, body: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + body
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--latency", type=int, default=50)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    env = BenchEnv(name="overhead", redis_db=11)
+    print(f"load average at start: {load()}  (cpus: {os.cpu_count()})")
+    env.prepare()
+    env.apply()
+    import redis
+    from django.db import transaction
+
+    import bench._conversions_app as bench_app
+    from bench._conversions_env import identity
+    from conversions import services
+    from conversions.models import ConversionJob, JobStatus
+    from conversions.tasks import noop
+    from uploads.models import StoredFile
+
+    actor = identity()
+    env.start_worker(concurrency=2)
+    port = env.start_web(workers=1)
+    client = redis.Redis.from_url(env.env["REDIS_URL"])
+    try:
+        # A source for the no-op jobs (job_create validates it like any other).
+        source_id = _convert_http(port, env.key, tiny_png())["source_file_id"]
+        source = StoredFile.objects.get(pk=source_id)
+        _wait(lambda: ConversionJob.objects.filter(status=JobStatus.SUCCEEDED).count() == 1)
+
+        def publish_noop(job_id: str) -> None:
+            ConversionJob.objects.filter(pk=job_id).update(enqueued_at=None)
+            noop.delay(job_id)
+
+        real_enqueue = services.job_enqueue
+        services.job_enqueue = publish_noop
+        ours = bare = 0.0
+        try:
+            for round_ in range(2):  # interleaved: bare, ours, bare, ours
+                key = f"bench-bare-{round_}"
+                client.delete(key)
+                started = time.perf_counter()
+                for _ in range(args.jobs):
+                    bench_app.bare_noop.delay(key)
+                _wait(lambda key=key: int(client.get(key) or 0) >= args.jobs)
+                bare += time.perf_counter() - started
+
+                started = time.perf_counter()
+                ids = []
+                for _ in range(args.jobs):
+                    with transaction.atomic():
+                        ids.append(services.job_create(actor=actor, source=source, target_format="jpeg").pk)
+                _wait(lambda ids=ids: ConversionJob.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() == len(ids))
+                ours += time.perf_counter() - started
+        finally:
+            services.job_enqueue = real_enqueue
+        n = 2 * args.jobs
+        print(
+            f"throughput: bare Celery {n / bare:7.1f} tasks/s   our jobs {n / ours:7.1f} jobs/s   "
+            f"ours/bare {bare / ours:.2f} (target >= 0.5)"
+        )
+
+        latencies = []
+        body = tiny_png()
+        for _ in range(args.latency):
+            started = time.perf_counter()
+            job = _convert_http(port, env.key, body)
+            _wait(lambda job=job: ConversionJob.objects.filter(pk=job["id"], status=JobStatus.SUCCEEDED).exists(), poll=0.002)
+            latencies.append((time.perf_counter() - started) * 1000)
+        failed = ConversionJob.objects.exclude(status=JobStatus.SUCCEEDED).count()
+        assert failed == 0, f"{failed} jobs did not succeed"
+        print(
+            f"latency PNG->JPEG, HTTP submit -> succeeded ({args.latency} sequential): p50 {percentile(latencies, 0.5):.0f} ms "
+            f"(target <= 100)   p95 {percentile(latencies, 0.95):.0f} ms (target <= 250)   max {max(latencies):.0f} ms"
+        )
+        print(f"load average at end: {load()}")
+    finally:
+        env.stop(keep=args.keep)
+    return 0
+
+
+def _convert_http(port: int, key: str, body: bytes) -> dict:
+    payload, content_type = multipart({"target_format": "jpeg"}, "tiny.png", body)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", "/api/convert", body=payload, headers={"X-API-Key": key, "Content-Type": content_type})
+    response = conn.getresponse()
+    data = json.loads(response.read())
+    conn.close()
+    if response.status != 202:
+        raise RuntimeError(f"convert failed: {response.status} {data}")
+    return data["data"]
+
+
+def _wait(predicate, timeout: float = 600, poll: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(poll)
+    raise RuntimeError("timed out waiting")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
