@@ -86,8 +86,8 @@ def ascii_fallback(name: str) -> str:
 
 
 def content_disposition(name: str, *, inline: bool) -> str:
-    base = os.path.basename(name.replace("\\", "/")) or "download"
-    base = "".join(ch for ch in base if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"))
+    base = os.path.basename(name.replace("\\", "/"))
+    base = "".join(ch for ch in base if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp")) or "download"
     kind = "inline" if inline else "attachment"
     fallback = ascii_fallback(base)
     header = f'{kind}; filename="{fallback}"'

@@ -89,10 +89,3 @@ def share_link_resolve(raw: str, identity: Identity | None) -> ShareLink:
     if link is None or not link_usable(link) or not may_follow(link, identity):
         raise LinkInvalid()
     return link
-
-
-def links_of(file: StoredFile, *, live_only: bool = True) -> list[ShareLink]:
-    links = ShareLink.objects.filter(file=file)
-    if live_only:
-        links = links.filter(revoked_at__isnull=True)
-    return list(links.order_by("-pk"))

@@ -162,7 +162,16 @@ def test_content_disposition_for_a_unicode_name(owner, make_file):
 
 @pytest.mark.parametrize(
     "name",
-    ['evil"; filename="x.html', "a\r\nSet-Cookie: x=1.txt", "..\\..\\boot.ini", "%2e%2e%2fpasswd", "\u202etxt.exe", "日本.pdf"],
+    [
+        'evil"; filename="x.html',
+        "\u200b\u202e",
+        "",
+        "a\r\nSet-Cookie: x=1.txt",
+        "..\\..\\boot.ini",
+        "%2e%2e%2fpasswd",
+        "\u202etxt.exe",
+        "日本.pdf",
+    ],
 )
 def test_content_disposition_survives_hostile_names(owner, make_file, name):
     f = make_file(owner.org, b"x", name=name)
