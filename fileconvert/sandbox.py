@@ -47,6 +47,17 @@ def _vm_bytes() -> int:
         return 0
 
 
+def die_with_parent(parent: int | None = None) -> None:
+    """In a child: be SIGKILLed when the parent dies (Linux ``PR_SET_PDEATHSIG``), so a worker
+    killed mid-job leaves no converter running. Also usable as a ``preexec_fn``."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def run_forked(
     func: Callable[[Callable[[Any], None]], Any],
     *,
@@ -65,6 +76,7 @@ def run_forked(
     """
     read_fd, write_fd = os.pipe()
     cap = _vm_bytes() + memory_bytes
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # child
         code = 1
@@ -72,6 +84,7 @@ def run_forked(
             os.close(read_fd)
             out = os.fdopen(write_fd, "w", buffering=1)
             _limits(cap, int(timeout) + 1)
+            die_with_parent(parent)
 
             def send(obj: Any) -> None:
                 out.write(json.dumps({"m": obj}) + "\n")

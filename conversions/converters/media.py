@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conversions.converters.base import Context, ConversionFailed, Converter, Option
+from fileconvert.sandbox import die_with_parent
 
 AUDIO_FORMATS = ("mp3", "ogg", "wav", "flac", "m4a")
 VIDEO_FORMATS = ("mp4", "webm")
@@ -90,7 +91,9 @@ def _tail(stderr: bytes) -> str:
 def run_ffmpeg(cmd: list[str], total_seconds: float, ctx: Context) -> None:
     """Run ffmpeg, turning ``out_time_us`` progress lines into percentages."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=die_with_parent
+    )
     assert proc.stdout is not None and proc.stderr is not None
     for raw in proc.stdout:
         line = raw.decode(errors="replace").strip()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conversions.converters.base import GIB, Context, ConversionFailed, Converter
+from fileconvert.sandbox import die_with_parent
 
 OFFICE_FORMATS = ("docx", "xlsx", "pptx", "odt", "ods", "odp")
 EXTENSIONS = {f: f for f in OFFICE_FORMATS}
@@ -101,7 +102,13 @@ class OfficeToPdf(Converter):
         ctx.progress(1, 10)
         try:
             done = subprocess.run(
-                cmd, stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=max(ctx.timeout - 5, 5), check=False
+                cmd,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                env=env,
+                timeout=max(ctx.timeout - 5, 5),
+                check=False,
+                preexec_fn=die_with_parent,
             )
         except subprocess.TimeoutExpired:
             raise ConversionFailed("LibreOffice took too long.", "TIMEOUT") from None
