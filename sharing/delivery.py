@@ -6,7 +6,8 @@ One function, ``serve_file``, used by every way of downloading (the authenticate
 - validators: a strong ``ETag`` (the SHA-256), ``Last-Modified`` (when the bytes were
   confirmed); ``If-None-Match`` (weak comparison) and ``If-Modified-Since`` → 304;
 - ranges (``sharing.ranges``): one range → 206 with ``Content-Range``; several → a
-  ``multipart/byteranges`` 206 (coalesced, capped); none satisfiable → 416 with
+  ``multipart/byteranges`` 206 (coalesced, capped, never bigger than the file: else the
+  plain 200); none satisfiable → 416 with
   ``Content-Range: bytes */size`` in the house error shape; ``If-Range`` (strong ETag or
   exact date) falls back to the full 200 on a mismatch;
 - bytes stream with flat memory: a bounded file object that gunicorn turns into
@@ -222,8 +223,11 @@ def serve_file(request: HttpRequest, file: StoredFile, *, inline: bool = False) 
         return response
 
     head_only = request.method == "HEAD"
-    if isinstance(spans, list) and len(spans) > 1:
-        body, total, multipart_type = _multipart(file, spans, size, mime)
+    multipart = _multipart(file, spans, size, mime) if isinstance(spans, list) and len(spans) > 1 else None
+    if multipart is not None and multipart[1] >= size:
+        multipart, spans = None, None  # part headers would make it bigger than the file: send the file
+    if multipart is not None:
+        body, total, multipart_type = multipart
         if head_only:
             response = HttpResponse(status=206, content_type=multipart_type)
         else:
