@@ -202,6 +202,8 @@ def _pillow(probe: Probe, path: str, kind: str) -> None:
                     sections["exif"].pop(tag, None)
                 probe.put("exif", sections["exif"])
                 probe.put("gps", sections["gps"])
+        if kind == "tiff":
+            _tiff_extent(probe, path, exif)
         xmp = info.get("xmp") or (exif.get(700) if kind == "tiff" else None)
         if xmp:
             _xmp(probe, xmp if isinstance(xmp, bytes) else str(xmp).encode())
@@ -215,6 +217,19 @@ def _pillow(probe: Probe, path: str, kind: str) -> None:
             comment = info["comment"]
             text = comment.decode("utf-8", "replace") if isinstance(comment, bytes) else str(comment)
             probe.put("comment", {"Comment": text[: c.MAX_VALUE_CHARS]})
+
+
+def _tiff_extent(probe: Probe, path: str, exif: Any) -> None:
+    """The image data must lie inside the file: a truncated TIFF still has intact headers."""
+    with probe.container("tiff_data"):
+        starts, lengths = exif.get(273) or exif.get(324), exif.get(279) or exif.get(325)
+        if starts is None or lengths is None:
+            return
+        starts = starts if isinstance(starts, tuple) else (starts,)
+        lengths = lengths if isinstance(lengths, tuple) else (lengths,)
+        end = max((a + b for a, b in zip(starts, lengths, strict=False)), default=0)
+        if end > os.path.getsize(path):
+            raise c.ContainerError("TRUNCATED", f"The image data ends at byte {end}, past the end of the file.")
 
 
 # --- audio and video -----------------------------------------------------------------------

@@ -151,6 +151,10 @@ def apply(kind: str, src: str, dst: str, ops: dict[str, Any], *, ffmpeg: str | N
         _jpeg(src, dst, plan, report)
     elif kind == "png":
         _png(src, dst, plan, report)
+    elif kind == "tiff":
+        from metadata import tiffedit
+
+        tiffedit.edit(src, dst, plan, report)
     elif kind in ("mp3", "flac", "ogg", "m4a", "mp4"):
         _media(kind, src, dst, plan, report, ffmpeg)
     elif kind == "pdf":

@@ -170,9 +170,17 @@ def png_bytes(*, exif: bool = True, xmp: bool = True, author: str = AUTHOR, titl
     return out.getvalue()
 
 
-def tiff_bytes(*, author: str = AUTHOR, size: tuple[int, int] = (32, 20)) -> bytes:
+def tiff_bytes(*, author: str = AUTHOR, size: tuple[int, int] = (32, 20), pages: int = 1, sub_ifds: bool = True) -> bytes:
+    """An uncompressed TIFF (Pillow's own writer: it writes the Exif and GPS sub-directories)
+    with descriptive IFD0 tags, XMP, serials in the Exif IFD and a GPS position."""
+    info: dict[int, object] = {0x010F: MAKE, 0x0110: MODEL, 0x0131: SOFTWARE, 0x013B: author, 0x0132: CREATED}
+    if sub_ifds:
+        info[0x8769] = {0x9003: CREATED, 0xA430: OWNER, 0xA431: SERIAL}
+        info[0x8825] = gps_ifd(*GPS)
+        info[700] = xmp_packet(author, TITLE)
     out = io.BytesIO()
-    Image.new("RGB", size, (1, 2, 3)).save(out, "TIFF", exif=make_exif(author=author), compression="tiff_lzw")
+    frames = [Image.new("RGB", size, (1, 2, 3 + i)) for i in range(pages)]
+    frames[0].save(out, "TIFF", tiffinfo=info, compression="raw", save_all=pages > 1, append_images=frames[1:])
     return out.getvalue()
 
 

@@ -159,6 +159,18 @@ class TestEditVersion:
         probed = data_of(member.client().get(url(f)))
         assert "author" not in probed["common"] and f.kind == "docx"
 
+    @pytest.mark.parametrize(("name", "make"), [("a.tif", s.tiff_bytes), ("a.png", s.png_bytes), ("a.pdf", s.pdf_bytes)])
+    def test_strip_all_leaves_no_author_in_the_stored_bytes(
+        self, member, stored_file, django_capture_on_commit_callbacks, name, make
+    ):
+        f = stored_file(member, make(), name)
+        with django_capture_on_commit_callbacks(execute=True):
+            data = data_of(post(member.client(), f, {"strip_all": True}))
+        f.refresh_from_db()
+        body = stored_bytes(f.storage_key)
+        assert s.AUTHOR.encode() not in body and s.SOFTWARE.encode() not in body
+        assert data["file"]["size"] == len(body)
+
     def test_nothing_to_change_makes_no_version(self, member, stored_file):
         f = stored_file(member, s.jpeg_bytes(), "a.jpg")
         data = data_of(post(member.client(), f, {"remove": {"exif": ["LensModel"]}}))

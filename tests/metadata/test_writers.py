@@ -172,6 +172,58 @@ class TestPng:
         assert {k["key"] for k in report["skipped"]} == {" padded", "x" * 80}
 
 
+class TestTiff:
+    @pytest.mark.parametrize("pages", [1, 3])
+    def test_strip_all_in_place_keeps_pixels_and_pages(self, tmp_path, pages):
+        original = s.tiff_bytes(pages=pages)
+        dst, report, probed = run(tmp_path, "a.tif", original, {"strip_all": True})
+        assert leftovers(dst, [*IDENTIFYING, s.TITLE]) == []  # every page's directory, stale ones included
+        assert not gps_bytes_present(dst)
+        assert {"xmp", "gps"} & set(probed["sections"]) == set()
+        assert "Artist" not in probed["sections"]["exif"] and "ImageWidth" in probed["sections"]["exif"]
+        with Image.open(io.BytesIO(original)) as before, Image.open(dst) as after:
+            assert after.n_frames == pages
+            for page in range(pages):
+                before.seek(page)
+                after.seek(page)
+                assert after.tobytes() == before.tobytes()  # strips untouched
+        assert ("gps", "GPSLatitude", "removed") in changed_keys(report)
+
+    def test_anonymize_keeps_the_camera(self, tmp_path):
+        dst, _report, probed = run(tmp_path, "a.tif", s.tiff_bytes(), {"anonymize": True})
+        assert leftovers(dst, [*IDENTIFYING, s.TITLE]) == []
+        assert probed["common"]["camera_model"] == s.MODEL and "gps" not in probed["common"]
+        assert probed["sections"]["exif"]["DateTimeOriginal"] == "2023:07:14 10:20:30"
+
+    def test_set_replaces_old_values_in_the_bytes(self, tmp_path):
+        ops = {"set": {"exif": {"Artist": "Bob", "BodySerialNumber": "NEW-1"}}, "remove": {"gps": ["*"]}}
+        dst, report, probed = run(tmp_path, "a.tif", s.tiff_bytes(), ops)
+        assert probed["common"]["author"] == "Bob" and probed["sections"]["exif"]["BodySerialNumber"] == "NEW-1"
+        assert probed["sections"]["exif"]["CameraOwnerName"] == s.OWNER  # untouched
+        assert leftovers(dst, [s.SERIAL]) == []  # a replaced value is zeroed, not orphaned
+        assert probed["sections"]["xmp"]["dc:creator"] == [s.AUTHOR]  # XMP was not asked for: untouched
+        assert "gps" not in probed["common"]
+        assert report["skipped"] == []
+
+    def test_set_exif_ifd_tag_where_there_is_none(self, tmp_path):
+        _dst, _report, probed = run(tmp_path, "a.tif", s.tiff_bytes(sub_ifds=False), {"set": {"exif": {"LensModel": "50mm"}}})
+        assert probed["sections"]["exif"]["LensModel"] == "50mm"
+
+    def test_nothing_to_do_keeps_every_byte(self, tmp_path):
+        original = s.tiff_bytes()
+        dst, report, _ = run(tmp_path, "a.tif", original, {"remove": {"exif": ["LensModel"]}})
+        assert dst.read_bytes() == original and report["changed"] == []
+
+    def test_directory_loop_is_refused(self, tmp_path):
+        data = bytearray(s.tiff_bytes(sub_ifds=False))
+        ifd0 = int.from_bytes(data[4:8], "little")
+        count = int.from_bytes(data[ifd0 : ifd0 + 2], "little")
+        data[ifd0 + 2 + 12 * count : ifd0 + 6 + 12 * count] = ifd0.to_bytes(4, "little")  # next IFD = itself
+        with pytest.raises(ContainerError) as caught:
+            run(tmp_path, "loop.tif", bytes(data), {"strip_all": True}, kind="tiff")
+        assert caught.value.code == "MALFORMED_TIFF"
+
+
 class TestPdf:
     def test_strip_rewrites_the_whole_document(self, tmp_path):
         original = s.pdf_bytes(incremental_old_author=True)
