@@ -142,6 +142,7 @@ def job_run(*, job_id: str) -> str:
 
 
 def _execute(job: ConversionJob, route: converters.Route) -> str:
+    converters.preload()
     timeout = float(settings.FILECONVERT["CONVERT_TIMEOUT_SECONDS"])
     with contextlib.ExitStack() as stack:
         src, _size, _digest = stack.enter_context(local_copy(job.source))

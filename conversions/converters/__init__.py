@@ -76,6 +76,25 @@ def available_converters() -> tuple[Converter, ...]:
     return tuple(c for c in ALL_CONVERTERS if c.available())
 
 
+@functools.cache
+def preload() -> None:
+    """Import what the converters use in the long-lived parent (the worker process), so each
+    forked child starts with it in memory instead of importing it again."""
+    import importlib
+
+    for converter in available_converters():
+        for module in converter.modules:
+            importlib.import_module(module)
+    from PIL import Image
+
+    Image.init()  # registers every plugin: a child's first Image.open would do it otherwise
+    for name in ("pypdf", "pypdfium2", "openpyxl", "defusedxml.ElementTree", "markdown_it", "nh3"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+
+
 def _direct(source: str, target: str) -> Step | None:
     for converter in available_converters():
         if converter.handles(source, target):
