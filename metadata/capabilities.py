@@ -49,6 +49,7 @@ EDITABLE: dict[str, dict[str, dict[str, Any]]] = {
     "jpeg": {**_IMAGE_COMMON, "iptc": {"set": [], "remove": [ANY]}, "comment": {"set": ["Comment"], "remove": ANY}},
     "png": {**_IMAGE_COMMON, "png_text": {"set": ANY, "remove": ANY}, "png_time": {"set": [], "remove": ANY}},
     "tiff": {**_IMAGE_COMMON, "iptc": {"set": [], "remove": [ANY]}},
+    "webp": dict(_IMAGE_COMMON),
     "mp3": {"id3": {"set": ANY, "remove": ANY}},
     "flac": {"vorbis": {"set": ANY, "remove": ANY}},
     "ogg": {"vorbis": {"set": ANY, "remove": ANY}},

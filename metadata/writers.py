@@ -151,6 +151,8 @@ def apply(kind: str, src: str, dst: str, ops: dict[str, Any], *, ffmpeg: str | N
         _jpeg(src, dst, plan, report)
     elif kind == "png":
         _png(src, dst, plan, report)
+    elif kind == "webp":
+        _webp(src, dst, plan, report)
     elif kind == "tiff":
         from metadata import tiffedit
 
@@ -396,6 +398,75 @@ def _png(src: str, dst: str, plan: Plan, report: Report) -> None:
     for key in plan.values.get("png_text", {}):
         if key == c.PNG_XMP_KEYWORD:
             report.skip("png_text", key, "the XMP packet is not edited as text")
+
+
+# --- WebP (RIFF chunks) ---------------------------------------------------------------------------
+
+
+def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise c.ContainerError("MALFORMED_WEBP", "Not a WebP file.")
+    chunks: list[tuple[bytes, bytes]] = []
+    pos = 12
+    while pos + 8 <= len(data):
+        fourcc, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if pos + 8 + size > len(data):
+            raise c.ContainerError("TRUNCATED", "The WebP ends inside a chunk.")
+        chunks.append((fourcc, data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + (size % 2)
+    return chunks
+
+
+def _webp(src: str, dst: str, plan: Plan, report: Report) -> None:
+    with open(src, "rb") as fh:
+        data = fh.read()
+    chunks = _riff_chunks(data)
+    out: list[tuple[bytes, bytes]] = []
+    exif_done = False
+    for fourcc, payload in chunks:
+        if fourcc == b"EXIF":
+            if exif_done:
+                continue
+            exif_done = True
+            changed, new = edit_exif(payload, plan, report, "webp")
+            if not changed:
+                out.append((fourcc, payload))
+            elif new:
+                out.append((fourcc, new[len(c.JPEG_EXIF) :]))
+            continue
+        if fourcc == b"XMP " and _drop_section(plan, report, "xmp"):
+            continue
+        if fourcc == b"ICCP" and plan.named("icc", ANY):
+            report.removed("icc", ANY, "remove")
+            continue
+        out.append((fourcc, payload))
+    if not exif_done and plan.values.get("exif"):
+        _changed, new = edit_exif(None, plan, report, "webp")
+        if new:
+            out.append((b"EXIF", new[len(c.JPEG_EXIF) :]))
+    names = {fourcc for fourcc, _ in out}
+    if names & {b"EXIF", b"XMP ", b"ICCP"} and b"VP8X" not in names:
+        out.insert(0, (b"VP8X", _vp8x_for(src)))  # metadata chunks need the extended format
+    if b"VP8X" in names or out[0][0] == b"VP8X":
+        header = bytearray(out[0][1])
+        flags = header[0] & ~0x2C
+        flags |= 0x20 if b"ICCP" in names else 0
+        flags |= 0x08 if any(f == b"EXIF" for f, _ in out) else 0
+        flags |= 0x04 if b"XMP " in names else 0
+        header[0] = flags
+        out[0] = (b"VP8X", bytes(header))
+    body = b"WEBP" + b"".join(f + len(p).to_bytes(4, "little") + p + (b"\x00" if len(p) % 2 else b"") for f, p in out)
+    with open(dst, "wb") as fh:
+        fh.write(b"RIFF" + len(body).to_bytes(4, "little") + body)
+
+
+def _vp8x_for(src: str) -> bytes:
+    from PIL import Image
+
+    with Image.open(src, formats=["WEBP"]) as img:
+        width, height = img.size
+        alpha = 0x10 if "A" in img.mode else 0
+    return bytes([alpha, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
 
 
 # --- audio and video tags (mutagen) --------------------------------------------------------------

@@ -184,6 +184,13 @@ def tiff_bytes(*, author: str = AUTHOR, size: tuple[int, int] = (32, 20), pages:
     return out.getvalue()
 
 
+def webp_bytes(*, metadata: bool = True) -> bytes:
+    out = io.BytesIO()
+    extra = {"exif": make_exif(), "xmp": XMP} if metadata else {}
+    Image.new("RGBA", (20, 10), (1, 2, 3, 4)).save(out, "WEBP", lossless=True, **extra)
+    return out.getvalue()
+
+
 # --- documents ---------------------------------------------------------------------------
 
 

@@ -90,12 +90,23 @@ class TestImages:
         assert result["common"]["camera_model"] == s.MODEL
         assert (result["common"]["width"], result["common"]["height"]) == (32, 20)
 
+    def test_webp(self, tmp_path):
+        result = probe_path(write(tmp_path, "a.webp", s.webp_bytes()))
+        assert result["kind"] == "webp" and errors(result) == {}
+        assert result["common"]["author"] == s.AUTHOR and result["common"]["gps"]["lon"] == pytest.approx(s.GPS[1], abs=1e-5)
+        assert result["sections"]["xmp"]["dc:title"] == s.TITLE
+
     def test_no_pixel_decode(self, tmp_path, monkeypatch):
         """Headers only: a probe never decodes the image data."""
         from PIL import ImageFile
 
         monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("pixels were decoded"))
-        for name, data in (("a.jpg", s.jpeg_bytes()), ("a.png", s.png_bytes()), ("a.tif", s.tiff_bytes())):
+        for name, data in (
+            ("a.jpg", s.jpeg_bytes()),
+            ("a.png", s.png_bytes()),
+            ("a.tif", s.tiff_bytes()),
+            ("a.webp", s.webp_bytes()),
+        ):
             assert errors(probe_path(write(tmp_path, name, data))) == {}
 
 

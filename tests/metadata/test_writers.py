@@ -224,6 +224,30 @@ class TestTiff:
         assert caught.value.code == "MALFORMED_TIFF"
 
 
+class TestWebp:
+    def test_strip_all_keeps_the_bitstream(self, tmp_path):
+        original = s.webp_bytes()
+        dst, _report, probed = run(tmp_path, "a.webp", original, {"strip_all": True})
+        assert leftovers(dst, [*IDENTIFYING, s.TITLE]) == []
+        assert {"exif", "gps", "xmp"} & set(probed["sections"]) == set()
+        with Image.open(io.BytesIO(original)) as before, Image.open(dst) as after:
+            assert after.tobytes() == before.tobytes()
+        assert dst.read_bytes()[4:8] == (len(dst.read_bytes()) - 8).to_bytes(4, "little")  # RIFF size
+
+    def test_set_exif_on_a_simple_webp_adds_the_extended_header(self, tmp_path):
+        dst, _report, probed = run(tmp_path, "plain.webp", s.webp_bytes(metadata=False), {"set": {"exif": {"Artist": "Bob"}}})
+        assert dst.read_bytes()[12:16] == b"VP8X"
+        assert probed["common"]["author"] == "Bob"
+        with Image.open(dst) as img:
+            img.load()
+            assert img.mode == "RGBA" and img.size == (20, 10)
+
+    def test_anonymize(self, tmp_path):
+        dst, _report, probed = run(tmp_path, "a.webp", s.webp_bytes(), {"anonymize": True})
+        assert leftovers(dst) == [] and "gps" not in probed["common"]
+        assert probed["common"]["camera_make"] == s.MAKE
+
+
 class TestPdf:
     def test_strip_rewrites_the_whole_document(self, tmp_path):
         original = s.pdf_bytes(incremental_old_author=True)
