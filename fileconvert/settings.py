@@ -235,7 +235,7 @@ FILECONVERT = {
     "SEARCH_MAX_UNZIPPED_BYTES": env_int("SEARCH_MAX_UNZIPPED_BYTES", 64 * 1024**2, minimum=1024**2),
     "SEARCH_EXTRACT_TIMEOUT_SECONDS": env_int("SEARCH_EXTRACT_TIMEOUT_SECONDS", 60, minimum=1),
     "SEARCH_MAX_QUERY_CHARS": env_int("SEARCH_MAX_QUERY_CHARS", 256, minimum=16),
-    # A query ranks at most this many matches, the most recently indexed (decision 0005).
+    # A query ranks at most this many matches, those of the newest files (decision 0005).
     "SEARCH_RANK_WINDOW": env_int("SEARCH_RANK_WINDOW", 1000, minimum=100),
     "PROCESS_MAX_ATTEMPTS": env_int("PROCESS_MAX_ATTEMPTS", 3, minimum=1),
     # Conversion jobs: wall clock of one conversion (kept below the Celery soft limit), attempts before a

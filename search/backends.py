@@ -7,7 +7,7 @@
   in step with ``search_searchdocument``; matched with an FTS5 expression built from
   the same query grammar, ranked with ``bm25()`` (title weighted 10:1), ``snippet()``.
 
-Both rank at most ``SEARCH_RANK_WINDOW`` matches (the most recently indexed ones: a
+Both rank at most ``SEARCH_RANK_WINDOW`` matches (those of the newest files: a
 bounded cost for a word found in most documents; every match of a rarer query is ranked),
 on the database, return ``(file_id, score)`` pairs in (score desc, file id
 asc) order after an optional keyset position, and re-check on every query that the
@@ -126,7 +126,8 @@ def searchable_documents(organization_id: str, filters: Filters) -> QuerySet[Sea
 
 
 def rank_window() -> int:
-    """How many matching documents are ranked: the most recently indexed ones (decision 0005)."""
+    """How many matches a query ranks: those of the newest files (file ids are time-ordered ULIDs),
+    read backwards from the (organization, file) index (decision 0005)."""
     return int(settings.FILECONVERT["SEARCH_RANK_WINDOW"])
 
 
@@ -210,12 +211,12 @@ class PostgresBackend:
         self, *, organization_id: str, query: ParsedQuery, filters: Filters, after: tuple[float, str] | None, limit: int
     ) -> list[tuple[str, float]]:
         tsquery = self._tsquery(query)
-        # The window is the newest matches (ORDER BY id DESC LIMIT); only its rows are scored,
+        # The window is the newest files' matches (ORDER BY file_id DESC LIMIT); only its rows are scored,
         # in the outer query, whatever plan finds the matches.
         window = (
             searchable_documents(organization_id, filters)
             .filter(vector=tsquery)
-            .order_by("-id")
+            .order_by("-file_id")
             .values("file_id", "vector")[: rank_window()]
         )
         window_sql, window_params = window.query.sql_with_params()
@@ -296,7 +297,7 @@ class SqliteBackend:
                 SELECT d.file_id AS file_id, -{self.RANK} AS score
                 FROM search_fts JOIN search_searchdocument d ON d.id = search_fts.rowid
                 WHERE search_fts MATCH %s AND d.organization_id = %s AND d.id IN ({allowed_sql})
-                ORDER BY search_fts.rowid DESC LIMIT %s
+                ORDER BY d.file_id DESC LIMIT %s
             ) {keyset}
             ORDER BY score DESC, file_id ASC LIMIT %s
         """  # noqa: S608 - every value is a parameter; the fragments are ours

@@ -8,6 +8,7 @@ of an absent document is a no-op.
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -65,9 +66,15 @@ def extract_stored(stored: StoredFile) -> tuple[Extracted, str]:
                 except ExtractionFailed as exc:
                     return {"error": {"code": exc.code, "message": exc.message[:300]}}
 
-            result = sandbox.run_forked(
-                child, timeout=settings.FILECONVERT["SEARCH_EXTRACT_TIMEOUT_SECONDS"], memory_bytes=EXTRACT_MEMORY_BYTES
-            )
+            # Frozen objects are skipped by the child's garbage collector, which would otherwise
+            # touch (and copy-on-write) the whole parent heap; unfrozen once the child is gone.
+            gc.freeze()
+            try:
+                result = sandbox.run_forked(
+                    child, timeout=settings.FILECONVERT["SEARCH_EXTRACT_TIMEOUT_SECONDS"], memory_bytes=EXTRACT_MEMORY_BYTES
+                )
+            finally:
+                gc.unfreeze()
     except ProcessingFailed as exc:
         return Extracted(), exc.code
     if result.timed_out:
