@@ -70,6 +70,8 @@ class StoredFileAdmin(admin.ModelAdmin):
         "expires_at",
     ]
     fields = ["thumb_large", "name", "visibility", "status", "review_state", *readonly_fields[1:]]
+    # Review decisions go through review.services (audit, task, signals), never this form.
+    readonly_fields = [*readonly_fields, "status", "review_state"]
     show_full_result_count = False
 
     def get_urls(self) -> list[Any]:

@@ -292,3 +292,19 @@ class TestBulkActions:
         assert b"Approved 1 file(s)." in response.content and b"Skipped 1" in response.content
         a.refresh_from_db()
         assert a.review_state == ReviewState.REJECTED
+
+
+@pytest.mark.django_db
+def test_the_files_admin_cannot_decide_behind_the_service(console, staged):
+    """The uploads "Files" admin shows status and review state read-only: a decision made
+    there would skip the audit, the task and the signals."""
+    url = reverse("admin:uploads_storedfile_change", args=[staged.pk])
+    page = console.get(url)
+    assert page.status_code == 200
+    assert b'name="review_state"' not in page.content and b'name="status"' not in page.content
+    response = console.post(
+        url, {"name": staged.name, "visibility": staged.visibility, "status": "active", "review_state": "approved"}
+    )
+    assert response.status_code == 302
+    staged.refresh_from_db()
+    assert staged.review_state == ReviewState.PENDING and staged.status == FileStatus.STAGED
