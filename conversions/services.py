@@ -103,6 +103,7 @@ def job_create(
             visibility=chosen,
             created_by=actor.user,
             retry_of=retry_of,
+            enqueued_at=timezone.now(),  # published on commit; the sweeper republishes if that is lost
         )
         audit_record(
             org=actor.org,
@@ -116,14 +117,19 @@ def job_create(
                 "retry_of": retry_of.pk if retry_of else None,
             },
         )
-        transaction.on_commit(lambda: job_enqueue(job.pk))
+        transaction.on_commit(lambda: job_publish(job.pk))
     return job
 
 
 def job_enqueue(job_id: str) -> None:
+    """Publish again (sweeper): record when, so the next sweep waits its turn."""
+    ConversionJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(enqueued_at=timezone.now())
+    job_publish(job_id)
+
+
+def job_publish(job_id: str) -> None:
     from conversions.tasks import run_job
 
-    ConversionJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(enqueued_at=timezone.now())
     try:
         run_job.delay(job_id)
     except Exception:  # broker down at commit: the sweeper publishes it again

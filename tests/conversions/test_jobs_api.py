@@ -388,3 +388,14 @@ class TestFileConversions:
         names = {c["name"]: c for c in body["converters"]}
         assert names["pillow-image"]["available"] is True
         assert "ffmpeg" in names["ffmpeg-audio"]["requires"]["binaries"]
+
+
+def test_seed_004_quick_example_with_an_anonymous_token():
+    client = APIClient()
+    token = data_of(client.post("/api/anon/session"), 201)["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    form = {"file": SimpleUploadedFile("data.csv", b"a,b\n1,x\n"), "target_format": "json", "visibility": "private"}
+    job = data_of(client.post("/api/convert", form, format="multipart"), 202)
+    done = run(job["id"])
+    assert done.status == JobStatus.SUCCEEDED and json.loads(stored_bytes(done.result.storage_key)) == [{"a": 1, "b": "x"}]
+    assert done.result.visibility == "private"
