@@ -1,11 +1,13 @@
 """Review queue at scale: the Django admin's queue page and the seed 001 list API with
 50,000 pending objects, against the same pages on an empty queue, on PostgreSQL.
 
-Creates its own database (``--bench-db``, default ``fileconvert_bench_review``) next to the
-one in ``DATABASE_URL`` and never touches the latter. Prints, per page: query count (must be
-the same empty and full), median / p95 / min render time through the whole Django stack
-(in-process ``django.test.Client``), the full/empty ratio; then EXPLAIN of the queue page
-and of the pending count. See bench/README.md.
+Creates three databases (``--bench-db`` prefix: ``_empty``, ``_page`` with one page of
+pending objects, ``_full``) next to the one in ``DATABASE_URL`` and never touches the latter.
+Each page is requested on the three in turn (round-robin), so other load hits them alike.
+Prints, per page: query count (must be the same in all three), median / p95 / min time
+through the whole Django stack (in-process ``django.test.Client``), the full/empty and
+full/one-page ratios; then EXPLAIN of the queue page and of the pending count. See
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
+PAGE_ROWS = 50  # review.admin.ReviewQueueAdmin.list_per_page
 CONTENT_TYPES = [
     ("application/pdf", "pdf", ".pdf"),
     ("image/png", "png", ".png"),
@@ -166,7 +169,7 @@ def bulk_files(world: dict[str, Any], *, pending: int, other: int, batch: int = 
 # --------------------------------------------------------------------------------------
 
 
-def pages(world: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+def pages(world: dict[str, Any], deep: int = 20) -> dict[str, tuple[Any, str]]:
     from django.test import Client
 
     console = Client()
@@ -177,7 +180,7 @@ def pages(world: dict[str, Any]) -> dict[str, tuple[Any, str]]:
         "admin queue ?overdue=yes": (console, "/admin/review/reviewqueueitem/?overdue=yes"),
         "admin queue ?type=pdf": (console, "/admin/review/reviewqueueitem/?type=pdf"),
         "admin queue ?q=document-0420": (console, "/admin/review/reviewqueueitem/?q=document-0420"),
-        "admin queue page 20": (console, "/admin/review/reviewqueueitem/?p=20"),
+        f"admin queue page {deep}": (console, f"/admin/review/reviewqueueitem/?p={deep}"),
         "API list limit=20": (api, "/v1/admin/review/objects"),
         "API list limit=100": (api, "/v1/admin/review/objects?limit=100"),
     }
@@ -193,26 +196,45 @@ def count_queries(client: Any, path: str) -> tuple[int, int]:
     return len(ctx), len(response.content)
 
 
-def measure(targets: dict[str, tuple[Any, str]], *, requests: int, warmup: int) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for name, (client, path) in targets.items():
-        for _ in range(max(warmup, 1)):  # the first request of a credential may do one-off writes
-            client.get(path)
-        queries, size = count_queries(client, path)
-        samples = []
+def use_db(name: str) -> None:
+    """Point Django's default connection at another bench database (connected, outside any timer)."""
+    from django.db import connections
+
+    conn = connections["default"]
+    conn.close()
+    conn.settings_dict["NAME"] = name
+    conn.ensure_connection()
+
+
+def measure(
+    dbs: dict[str, str], targets: dict[str, dict[str, tuple[Any, str]]], *, requests: int, warmup: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per page, the phases' requests interleaved round-robin (one request on each database
+    in turn), so load from other processes falls on every phase alike."""
+    out: dict[str, dict[str, dict[str, float]]] = {phase: {} for phase in dbs}
+    names = list(next(iter(targets.values())))
+    for name in names:
+        samples: dict[str, list[float]] = {phase: [] for phase in dbs}
+        for phase, db in dbs.items():
+            use_db(db)
+            client, path = targets[phase][name]
+            for _ in range(max(warmup, 1)):  # the first request of a credential may do one-off writes
+                client.get(path)
+            queries, size = count_queries(client, path)
+            out[phase][name] = {"queries": queries, "bytes": size}
         for _ in range(requests):
-            started = time.perf_counter()
-            response = client.get(path)
-            samples.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-        samples.sort()
-        out[name] = {
-            "queries": queries,
-            "bytes": size,
-            "median": statistics.median(samples),
-            "p95": samples[max(0, int(len(samples) * 0.95) - 1)],
-            "min": samples[0],
-        }
+            for phase, db in dbs.items():
+                use_db(db)
+                client, path = targets[phase][name]
+                started = time.perf_counter()
+                response = client.get(path)
+                samples[phase].append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200
+        for phase, values in samples.items():
+            values.sort()
+            out[phase][name].update(
+                median=statistics.median(values), p95=values[max(0, int(len(values) * 0.95) - 1)], min=values[0]
+            )
     return out
 
 
@@ -263,14 +285,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     source_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    url = bench_url(source_url, args.bench_db)
     run_started = time.perf_counter()
     section("setup")
     print(f"  load average at start: {load()} ({os.cpu_count()} CPUs)")
-    recreate_database(source_url, args.bench_db)
+    one_page = min(PAGE_ROWS, args.pending)
+    dbs = {
+        "empty": f"{args.bench_db}_empty",
+        "one page": f"{args.bench_db}_page",
+        "full": f"{args.bench_db}_full",
+    }
+    for db in dbs.values():
+        bench_url(source_url, db)  # refuses the database of DATABASE_URL
+        recreate_database(source_url, db)
     os.environ.update(
         {
-            "DATABASE_URL": url,
+            "DATABASE_URL": bench_url(source_url, dbs["empty"]),
             "DJANGO_SETTINGS_MODULE": "fileconvert.settings",
             "FILECONVERT_DATA_DIR": tempfile.mkdtemp(prefix="fileconvert-bench-review-"),
             "THROTTLE_IDENTITY": "1000000/min",
@@ -290,30 +319,43 @@ def main(argv: list[str] | None = None) -> int:
 
         if "testserver" not in settings.ALLOWED_HOSTS and "*" not in settings.ALLOWED_HOSTS:
             settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-        call_command("migrate", verbosity=0, interactive=False)
-        world = build_world(args.tenants)
-        print(f"  bench database {args.bench_db}; {args.tenants} tenants, platform admin {world['admin'].email}")
+        deep = max(1, min(20, args.pending // PAGE_ROWS))  # a page that exists once the queue is full
+        targets: dict[str, dict[str, tuple[Any, str]]] = {}
+        worlds: dict[str, dict[str, Any]] = {}
+        for phase, pending in (("empty", 0), ("one page", one_page), ("full", args.pending)):
+            use_db(dbs[phase])
+            call_command("migrate", verbosity=0, interactive=False)
+            worlds[phase] = build_world(args.tenants)
+            other = args.other if phase == "full" else 0
+            loaded = bulk_files(worlds[phase], pending=pending, other=other)
+            print(
+                f"  {dbs[phase]}: {args.tenants} tenants, {pending:,} pending + {other:,} other files"
+                f" (bulk_create {loaded['insert_s']:.1f}s, VACUUM ANALYZE {loaded['vacuum_s']:.1f}s)"
+            )
+            targets[phase] = pages(worlds[phase], deep)
+        print(f"  load average after loading: {load()}")
 
-        section("empty queue")
-        empty = measure(pages(world), requests=args.requests, warmup=args.warmup)
+        section(f"measuring: {args.requests} requests per page and phase, phases interleaved")
+        results = measure(dbs, targets, requests=args.requests, warmup=args.warmup)
+        empty, small, full = results["empty"], results["one page"], results["full"]
+        use_db(dbs["full"])
+        world = worlds["full"]
 
-        section(f"loading {args.pending:,} pending + {args.other:,} other files")
-        loaded = bulk_files(world, pending=args.pending, other=args.other)
-        print(f"  bulk_create {loaded['insert_s']:.1f}s, VACUUM ANALYZE {loaded['vacuum_s']:.1f}s; load average {load()}")
-
-        section(f"full queue ({args.pending:,} pending)")
-        full = measure(pages(world), requests=args.requests, warmup=args.warmup)
-
-        section("side by side (ms through the whole Django stack; queries per request)")
-        print(f"  {'page':34} {'queries e/f':>11} {'empty med':>10} {'full med':>9} {'full p95':>9} {'ratio':>6}")
+        section("side by side (median ms through the whole Django stack; queries per request)")
+        print(
+            f"  {'page':31} {'queries e/1/f':>13} {'empty':>7} {'1 page':>7} {'full':>7} {'full p95':>8}"
+            f" {'full/empty':>10} {'full/1 page':>11}   min ms e/1/f (least disturbed by load)"
+        )
         constant = True
         for name in full:
-            e, f = empty[name], full[name]
-            same = "" if e["queries"] == f["queries"] else "  <-- query count differs"
-            constant &= e["queries"] == f["queries"]
+            e, o, f = empty[name], small[name], full[name]
+            same = e["queries"] == o["queries"] == f["queries"]
+            constant &= same
             print(
-                f"  {name:34} {int(e['queries']):>5}/{int(f['queries']):<5} {e['median']:>10.1f} {f['median']:>9.1f}"
-                f" {f['p95']:>9.1f} {f['median'] / e['median']:>5.2f}x{same}"
+                f"  {name:31} {int(e['queries']):>5}/{int(o['queries'])}/{int(f['queries']):<5}"
+                f" {e['median']:>7.1f} {o['median']:>7.1f} {f['median']:>7.1f} {f['p95']:>8.1f}"
+                f" {f['median'] / e['median']:>9.2f}x {f['median'] / o['median']:>10.2f}x"
+                f"   {e['min']:.1f}/{o['min']:.1f}/{f['min']:.1f}" + ("" if same else "  <-- query count differs")
             )
         print(f"  query counts constant (empty vs full): {'yes' if constant else 'NO'}")
 
@@ -334,12 +376,13 @@ def main(argv: list[str] | None = None) -> int:
         print(explain(f"SELECT COUNT(*) FROM ({count_sql}) q", list(count_params)))
 
         section("summary")
-        a, p = full["admin queue (default: pending)"], full["API list limit=20"]
-        ae, pe = empty["admin queue (default: pending)"], empty["API list limit=20"]
-        for label, f, e in (("admin queue page", a, ae), ("list API page", p, pe)):
+        for label, key in (("admin queue page", "admin queue (default: pending)"), ("list API page", "API list limit=20")):
+            e, o, f = empty[key], small[key], full[key]
             print(
-                f"  {label:17} {f['median']:.1f} ms full vs {e['median']:.1f} ms empty "
-                f"({f['median'] / e['median']:.2f}x); queries {int(e['queries'])} empty, {int(f['queries'])} full"
+                f"  {label:17} {f['median']:.1f} ms full vs {e['median']:.1f} ms empty ({f['median'] / e['median']:.2f}x)"
+                f" and {o['median']:.1f} ms at one page ({f['median'] / o['median']:.2f}x);"
+                f" min {e['min']:.1f}/{o['min']:.1f}/{f['min']:.1f} ms;"
+                f" queries {int(e['queries'])}/{int(o['queries'])}/{int(f['queries'])}"
             )
         print(f"  load average at end: {load()}; runtime {time.perf_counter() - run_started:.0f}s")
         return 0 if constant else 1
@@ -348,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
 
         connections.close_all()
         if not args.keep:
-            recreate_database(source_url, args.bench_db, create=False)
-            print(f"  dropped bench database {args.bench_db}")
+            for db in dbs.values():
+                recreate_database(source_url, db, create=False)
+            print(f"  dropped bench databases {', '.join(dbs.values())}")
 
 
 if __name__ == "__main__":
