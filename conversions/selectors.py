@@ -37,25 +37,26 @@ def get_job_for(identity: Identity, job_id: str, *, org_id: str | None = None) -
 
 def detect_format(stored: StoredFile) -> str:
     """The file's format from its bytes (the processing pipeline's kind when it has one)."""
-    if stored.kind:
-        return stored.kind
-    key = stored.storage_key
+    return stored.kind or format_of_key(stored.storage_key, stored.name)
+
+
+def format_of_key(key: str, name: str) -> str:
+    """Sniff the object at ``key``; ``name`` only breaks ties between text formats."""
     if not storage.is_s3():
         path = storage.local_path(key)
         if not path.is_file():
             return "binary"
         with open(path, "rb") as fh:
-            return sniff(fh, stored.name).kind
+            return sniff(fh, name).kind
     with contextlib.closing(storage.open_reader(key)) as fh:
         head = fh.read(HEAD_BYTES)
-    kind = sniff(io.BytesIO(head), stored.name).kind
-    if kind != "zip" and not head.startswith(b"PK"):
-        return kind
+    if not head.startswith(b"PK"):
+        return sniff(io.BytesIO(head), name).kind
     # Office containers are told apart by their central directory: read the whole object.
     with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         for chunk in storage.iter_chunks(key):
             tmp.write(chunk)
-        return sniff(tmp, stored.name).kind
+        return sniff(tmp, name).kind
 
 
 def _probe_size(path: str, fmt: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ retry/cancel), the one-shot ``POST /api/convert``, the capability graph, a file'
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import django_filters
@@ -30,7 +29,6 @@ from fileconvert.errors import BadRequest, NotFound, ValidationFailed
 from uploads import selectors as file_selectors
 from uploads import services as upload_services
 from uploads.models import Upload
-from uploads.sniff import sniff
 
 TAG = "conversion-jobs"
 
@@ -178,12 +176,7 @@ def _convert_existing(request: Request, data: Any) -> ConversionJob:
 
 
 def _part_format(part: Any) -> str:
-    from fileconvert import storage
-
-    if storage.is_s3():
-        return sniff(io.BytesIO(part.head), part.name).kind
-    with open(storage.local_path(part.key), "rb") as fh:
-        return sniff(fh, part.name).kind
+    return selectors.format_of_key(part.key, part.name)
 
 
 class ConvertView(APIView):

@@ -103,36 +103,41 @@ def read_delimited(path: Path, fmt: str, options: dict[str, Any]) -> list[dict[s
 
 def read_xlsx(path: Path, options: dict[str, Any]) -> list[dict[str, Any]]:
     check_zip(path)
-    from openpyxl import load_workbook
+    # A file object: given a path, openpyxl would judge the file by its extension.
+    with open(path, "rb") as handle:
+        from openpyxl import load_workbook
 
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise ConversionFailed(f"The workbook could not be read: {exc}", "UNREADABLE_CONTENT") from None
-    try:
-        wanted = options.get("sheet")
-        if wanted:
-            if wanted.isdigit() and 1 <= int(wanted) <= len(book.sheetnames):
-                sheet = book.worksheets[int(wanted) - 1]
-            elif wanted in book.sheetnames:
-                sheet = book[wanted]
-            else:
-                raise ConversionFailed(f"There is no sheet {wanted!r} (sheets: {', '.join(book.sheetnames)}).", "INVALID_SHEET")
+        try:
+            book = load_workbook(handle, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+            raise ConversionFailed(f"The workbook could not be read: {exc}", "UNREADABLE_CONTENT") from None
+        try:
+            return _sheet_records(book, options.get("sheet"))
+        finally:
+            book.close()
+
+
+def _sheet_records(book: Any, wanted: str | None) -> list[dict[str, Any]]:
+    if wanted:
+        if wanted.isdigit() and 1 <= int(wanted) <= len(book.sheetnames):
+            sheet = book.worksheets[int(wanted) - 1]
+        elif wanted in book.sheetnames:
+            sheet = book[wanted]
         else:
-            sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            return []
-        names = [str(h) if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
-        out = []
-        for row in rows:
-            if row is None or all(v is None for v in row):
-                continue
-            out.append({names[i]: (v.isoformat() if hasattr(v, "isoformat") else v) for i, v in enumerate(row) if i < len(names)})
-        return out
-    finally:
-        book.close()
+            raise ConversionFailed(f"There is no sheet {wanted!r} (sheets: {', '.join(book.sheetnames)}).", "INVALID_SHEET")
+    else:
+        sheet = book.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = next(rows, None)
+    if header is None:
+        return []
+    names = [str(h) if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
+    out = []
+    for row in rows:
+        if row is None or all(v is None for v in row):
+            continue
+        out.append({names[i]: (v.isoformat() if hasattr(v, "isoformat") else v) for i, v in enumerate(row) if i < len(names)})
+    return out
 
 
 def check_zip(path: Path) -> None:
