@@ -168,8 +168,10 @@ MAX_IFD_ENTRIES = 1000
 def read_tiff(data: bytes) -> tuple[dict[int, Any], dict[int, Any], dict[int, Any], bool]:
     """``(ifd0, exif_ifd, gps_ifd, has_ifd1)`` of a TIFF/EXIF block, read directly: the probe's
     fast path (several times cheaper than building Pillow's tag directories)."""
-    if data.startswith(b"Exif\x00\x00"):
+    if data[:6] == b"Exif\x00\x00":
         data = data[6:]
+    if len(data) < 8:
+        raise ContainerError("TRUNCATED", "The TIFF header is truncated.")
     if data[:4] == b"II*\x00":
         endian = "<"
     elif data[:4] == b"MM\x00*":

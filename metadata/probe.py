@@ -76,7 +76,12 @@ class Probe:
         }
 
 
-def probe_path(path: str, *, name: str = "", kind: str | None = None, ffprobe: str | None = None, timeout: float = 10) -> dict:
+def probe_path(
+    path: str, *, name: str = "", kind: str | None = None, ffprobe: str | None = None, timeout: float = 10, isolate: bool = True
+) -> dict:
+    """``isolate`` runs the PDF parser in a forked child with a wall clock (``timeout``) and a
+    memory cap (page-tree loops, Flate bombs); the image, tag and Office readers are bounded
+    by construction and run in-process."""
     name = name or os.path.basename(path)
     if kind is None:
         with open(path, "rb") as fh:
@@ -91,10 +96,12 @@ def probe_path(path: str, *, name: str = "", kind: str | None = None, ffprobe: s
             _jpeg(probe, path)
         elif kind == "png":
             _png(probe, path)
+        elif kind == "tiff":
+            _tiff(probe, path)
         elif kind in IMAGE_KINDS:
             _pillow(probe, path, kind)
         elif kind == "pdf":
-            _pdf(probe, path)
+            _pdf_isolated(probe, path, timeout) if isolate else _pdf(probe, path)
         elif kind in OFFICE_KINDS:
             _office(probe, path)
         if kind in AUDIO_KINDS or kind in VIDEO_KINDS:
@@ -202,8 +209,6 @@ def _pillow(probe: Probe, path: str, kind: str) -> None:
                     sections["exif"].pop(tag, None)
                 probe.put("exif", sections["exif"])
                 probe.put("gps", sections["gps"])
-        if kind == "tiff":
-            _tiff_extent(probe, path, exif)
         xmp = info.get("xmp") or (exif.get(700) if kind == "tiff" else None)
         if xmp:
             _xmp(probe, xmp if isinstance(xmp, bytes) else str(xmp).encode())
@@ -219,16 +224,44 @@ def _pillow(probe: Probe, path: str, kind: str) -> None:
             probe.put("comment", {"Comment": text[: c.MAX_VALUE_CHARS]})
 
 
-def _tiff_extent(probe: Probe, path: str, exif: Any) -> None:
+def _tiff(probe: Probe, path: str) -> None:
+    """Directories read through a read-only memory map: only the pages holding them are read."""
+    import mmap
+
+    from PIL.ExifTags import GPSTAGS, TAGS
+
+    with probe.container("tiff"), open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        ifd0, exif_ifd, gps, _more = c.read_tiff(data)
+        width, height = ifd0.get(256), ifd0.get(257)
+        if isinstance(width, int) and isinstance(height, int):
+            probe.common["width"], probe.common["height"] = width, height
+        with probe.container("exif"):
+            layout = {273, 279, 324, 325, 700, 33723, 34377, 34675, c.IFD_EXIF, c.IFD_GPS}
+            main = {TAGS.get(t, f"0x{t:04x}"): c.exif_value(v) for t, v in ifd0.items() if t not in layout}
+            main.update({TAGS.get(t, f"0x{t:04x}"): c.exif_value(v) for t, v in exif_ifd.items() if t != c.IFD_INTEROP})
+            probe.put("exif", main)
+            probe.put("gps", {GPSTAGS.get(t, f"0x{t:04x}"): c.exif_value(v) for t, v in gps.items()})
+        _tiff_extent(probe, len(data), ifd0)
+        if isinstance(ifd0.get(700), bytes):
+            _xmp(probe, ifd0[700])
+        if isinstance(ifd0.get(34675), bytes):
+            _icc(probe, ifd0[34675])
+        iptc = ifd0.get(33723)
+        if isinstance(iptc, bytes):
+            with probe.container("iptc"):
+                probe.put("iptc", c.parse_iptc(iptc))
+
+
+def _tiff_extent(probe: Probe, size: int, tags: Any) -> None:
     """The image data must lie inside the file: a truncated TIFF still has intact headers."""
     with probe.container("tiff_data"):
-        starts, lengths = exif.get(273) or exif.get(324), exif.get(279) or exif.get(325)
+        starts, lengths = tags.get(273) or tags.get(324), tags.get(279) or tags.get(325)
         if starts is None or lengths is None:
             return
         starts = starts if isinstance(starts, tuple) else (starts,)
         lengths = lengths if isinstance(lengths, tuple) else (lengths,)
         end = max((a + b for a, b in zip(starts, lengths, strict=False)), default=0)
-        if end > os.path.getsize(path):
+        if end > size:
             raise c.ContainerError("TRUNCATED", f"The image data ends at byte {end}, past the end of the file.")
 
 
@@ -354,6 +387,35 @@ def _pdf(probe: Probe, path: str) -> None:
                 if raw_length > c.MAX_XML_BYTES:
                     raise c.ContainerError("TOO_LARGE", "The XMP stream is too large.")
                 probe.put("xmp", c.parse_xmp(stream.get_data()))
+
+
+PDF_MEMORY_BYTES = 512 * 1024**2
+
+
+def _pdf_isolated(probe: Probe, path: str, timeout: float) -> None:
+    from fileconvert.sandbox import run_forked
+
+    def child(_send: Any) -> dict[str, Any]:
+        inner = Probe("pdf")
+        _pdf(inner, path)
+        return {"containers": inner.containers, "sections": inner.sections, "common": inner.common}
+
+    result = run_forked(child, timeout=timeout, memory_bytes=PDF_MEMORY_BYTES)
+    if result.error or not isinstance(result.value, dict):
+        error = result.error or {}
+        code = (
+            "TIMEOUT"
+            if result.timed_out
+            else (error.get("code") or "TOO_COMPLEX" if error.get("type") == "MemoryError" else "UNREADABLE")
+        )
+        probe.containers.append(
+            {"name": "pdf", "status": "error", "error": {"code": str(code), "message": str(error.get("message", ""))[:300]}}
+        )
+        return
+    probe.containers += result.value["containers"]
+    for section, values in result.value["sections"].items():
+        probe.put(section, values)
+    probe.common.update(result.value["common"])
 
 
 def _office(probe: Probe, path: str) -> None:

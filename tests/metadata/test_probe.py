@@ -119,6 +119,39 @@ class TestDocuments:
         assert result["common"]["pages"] == 3
         assert result["common"]["created"] == "2023-07-14T10:20:30+02:00"
 
+    def test_pdf_flate_bomb_in_xmp_is_an_error_entry(self, tmp_path):
+        import zlib
+
+        from pypdf import PdfWriter
+        from pypdf.generic import NameObject, NumberObject, StreamObject
+
+        squeeze = zlib.compressobj(9)
+        chunk = b"\x00" * (1024 * 1024)
+        bomb = b"".join(squeeze.compress(chunk) for _ in range(200)) + squeeze.flush()  # 200 MiB from ~200 KiB
+        writer = PdfWriter()
+        writer.add_blank_page(100, 100)
+        writer.add_metadata({"/Author": s.AUTHOR})
+        stream = StreamObject()
+        stream._data = bomb
+        stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+        stream[NameObject("/Length")] = NumberObject(len(bomb))
+        stream[NameObject("/Type")] = NameObject("/Metadata")
+        writer._root_object[NameObject("/Metadata")] = writer._add_object(stream)
+        path = tmp_path / "bomb.pdf"
+        with open(path, "wb") as fh:
+            writer.write(fh)
+        result = probe_path(str(path), timeout=20)
+        assert "xmp" in errors(result)  # pypdf's inflate limit, inside the forked child's memory cap
+        assert result["common"]["author"] == s.AUTHOR and result["common"]["pages"] == 1
+
+    def test_pdf_page_tree_loop(self, tmp_path):
+        data = s.pdf_bytes(pages=1, xmp=None)
+        kids = data[data.index(b"/Kids [") : data.index(b"]", data.index(b"/Kids [")) + 1]
+        pages_obj = data[: data.index(b"/Type /Pages")].rsplit(b" 0 obj", 1)[0].rsplit(b"\n", 1)[-1]
+        looped = data.replace(kids, f"/Kids [ {int(pages_obj)} 0 R ]".encode().ljust(len(kids)))
+        result = probe_path(write(tmp_path, "loop.pdf", looped), timeout=5)
+        assert errors(result)["pdf"] in ("UNREADABLE", "TIMEOUT")
+
     def test_docx_core_and_app(self, tmp_path):
         result = probe_path(write(tmp_path, "a.docx", s.docx_bytes()))
         assert result["kind"] == "docx"
