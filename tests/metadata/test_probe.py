@@ -218,6 +218,13 @@ class TestMedia:
         assert result["kind"] == "mp3"
         assert "ffprobe" in errors(result)
 
+    @pytest.mark.skipif(not s.FFPROBE, reason="ffprobe is not installed")
+    def test_ffprobe_timeout_is_an_error_entry(self, tmp_path):
+        path = s.ffmpeg_media(tmp_path / "a.flac", "flac")
+        result = probe_path(str(path), ffprobe=s.FFPROBE, timeout=0.001)
+        assert errors(result) == {"ffprobe": "TIMEOUT"}
+        assert result["common"]["title"] == s.TITLE  # the tags were still read
+
     def test_playlist_disguised_as_video_never_reaches_ffprobe(self, tmp_path):
         path = write(tmp_path, "evil.mp4", b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n")
         result = probe_path(path, ffprobe=s.FFPROBE or "/nonexistent/ffprobe")
