@@ -313,27 +313,58 @@ def _jpeg(src: str, dst: str, plan: Plan, report: Report) -> None:
             c.jpeg_write_segment(fout, code, payload)
         fin.seek(scan_start)
         if plan.strip_all or plan.anonymize:
-            if _copy_until_eoi(fin, fout):
-                report.removed("jpeg", "<data after the image>", "strip_all" if plan.strip_all else "anonymize")
+            _copy_scans(fin, fout, report, "strip_all" if plan.strip_all else "anonymize")
         else:
             shutil.copyfileobj(fin, fout, 1024 * 1024)
 
 
-def _copy_until_eoi(fin: Any, fout: Any) -> bool:
-    """Copy the scan data up to and including EOI; True if bytes followed it (appended
-    previews, trailers). 0xFF inside entropy-coded data is always stuffed, so the first
-    FFD9 is the end of the image."""
-    carry = b""
-    while chunk := fin.read(1024 * 1024):
-        data = carry + chunk
-        end = data.find(b"\xff\xd9")
-        if end >= 0:
-            fout.write(data[: end + 2])
-            return bool(data[end + 2 :].strip(b"\x00") or fin.read(1))
-        fout.write(data[:-1])
-        carry = data[-1:]
-    fout.write(carry)
-    return False
+def _copy_scans(fin: Any, fout: Any, report: Report, why: str) -> None:
+    """Copy from the first SOS to EOI, walking the scans: entropy-coded data is copied as is;
+    marker segments between scans (progressive tables) are kept, except application and
+    comment segments, which are metadata; nothing after EOI (appended previews, trailers)."""
+    data = fin.read()
+    out = bytearray()
+    pos, size = 0, len(data)
+    while pos + 1 < size:
+        if data[pos] != 0xFF:
+            raise c.ContainerError("MALFORMED_JPEG", "A JPEG marker was expected after the scan data.")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            out += b"\xff\xd9"
+            if data[pos + 2 :].strip(b"\x00"):
+                report.removed("jpeg", "<data after the image>", why)
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            out += data[pos : pos + 2]
+            pos += 2
+            continue
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if end > size:
+            raise c.ContainerError("TRUNCATED", "The JPEG ends inside a marker segment.")
+        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+            report.removed("comment" if marker == 0xFE else "app", "<between scans>", why)
+        else:
+            out += data[pos:end]
+        pos = end
+        if marker == 0xDA:  # entropy-coded data up to the next marker that is not a restart
+            scan = pos
+            while True:
+                found = data.find(b"\xff", scan)
+                if found == -1 or found + 1 >= size:
+                    raise c.ContainerError("TRUNCATED", "The JPEG ends inside its scan data.")
+                following = data[found + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    scan = found + 2
+                    continue
+                break
+            out += data[pos:found]
+            pos = found
+    else:
+        raise c.ContainerError("TRUNCATED", "The JPEG has no end-of-image marker.")
+    fout.write(out)
 
 
 # --- PNG -----------------------------------------------------------------------------------------

@@ -139,6 +139,27 @@ class TestJpeg:
         assert leftovers(dst) == []
         assert ("jpeg", "<data after the image>", "removed") in changed_keys(report)
 
+    def test_progressive_scans_with_a_comment_between_them(self, tmp_path):
+        out = io.BytesIO()
+        Image.effect_noise((64, 48), 40).convert("RGB").save(out, "JPEG", progressive=True, quality=80)
+        data = out.getvalue()
+        second_scan = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+        comment = b"\xff\xfe" + (len(s.SERIAL) + 4).to_bytes(2, "big") + s.SERIAL.encode() + b"\xff\xd9"  # a fake EOI inside
+        hidden = data[:second_scan] + comment + data[second_scan:]
+        with Image.open(io.BytesIO(hidden)) as img:
+            expected = img.convert("RGB").tobytes()
+        dst, report, _ = run(tmp_path, "prog.jpg", hidden, {"strip_all": True})
+        assert leftovers(dst) == []
+        with Image.open(dst) as img:
+            assert img.convert("RGB").tobytes() == expected  # every scan kept, bit for bit
+        assert ("comment", "<between scans>", "removed") in changed_keys(report)
+
+    def test_truncated_scan_is_refused_when_scrubbing(self, tmp_path):
+        data = s.jpeg_bytes()
+        with pytest.raises(ContainerError) as caught:
+            run(tmp_path, "cut.jpg", data[:-10], {"strip_all": True}, kind="jpeg")
+        assert caught.value.code == "TRUNCATED"
+
     def test_truncated_headers_are_refused(self, tmp_path):
         data = s.jpeg_bytes()
         with pytest.raises(ContainerError) as caught:
