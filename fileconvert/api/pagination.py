@@ -68,7 +68,11 @@ def keyset_page(
         if len(fields) == 1:
             qs = qs.filter(**{f"{fields[0]}__{op}": values[0]})
         else:
-            qs = qs.filter(Q(**{f"{fields[0]}__{op}": values[0]}) | Q(**{fields[0]: values[0], f"{fields[1]}__{op}": values[1]}))
+            # The leading ``field >= value`` (``<=`` descending) is implied by the OR below; it gives
+            # the database an index range to start from instead of filtering every earlier row.
+            bound = Q(**{f"{fields[0]}__{'lte' if descending else 'gte'}": values[0]})
+            after = Q(**{f"{fields[0]}__{op}": values[0]}) | Q(**{fields[0]: values[0], f"{fields[1]}__{op}": values[1]})
+            qs = qs.filter(bound & after)
     rows = list(qs[: limit + 1])
     next_cursor = None
     if len(rows) > limit:
