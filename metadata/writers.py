@@ -10,13 +10,11 @@ package is re-zipped with new property parts. Django-free: runs in the sandboxed
 from __future__ import annotations
 
 import shutil
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree import ElementTree as ET
 
 from metadata import containers as c
-from metadata.capabilities import ANY, EXIF_SETTABLE, MP4_SETTABLE, OFFICE_CORE_SETTABLE, can_set
+from metadata.capabilities import ANY, EXIF_SETTABLE, MP4_SETTABLE
 
 # Removed by ``anonymize`` (besides all GPS, XMP, IPTC, comments and thumbnails).
 ANON_EXIF = {
@@ -162,7 +160,9 @@ def apply(kind: str, src: str, dst: str, ops: dict[str, Any], *, ffmpeg: str | N
     elif kind == "pdf":
         _pdf(src, dst, plan, report)
     elif kind in ("docx", "xlsx", "pptx"):
-        _office(src, dst, plan, report)
+        from metadata import officeedit
+
+        officeedit.edit(src, dst, plan, report)
     else:
         raise c.ContainerError("UNSUPPORTED", f"Metadata of {kind} files cannot be edited.")
     for section, keys in plan.removals.items():
@@ -172,7 +172,7 @@ def apply(kind: str, src: str, dst: str, ops: dict[str, Any], *, ffmpeg: str | N
     return report.as_dict()
 
 
-def _set_not_allowed(report: Report, section: str, key: str, kind: str) -> None:
+def skip_not_settable(report: Report, section: str, key: str, kind: str) -> None:
     report.skip(section, key, f"{key} cannot be set in {section} of a {kind} file")
 
 
@@ -210,7 +210,7 @@ def edit_exif(data: bytes | None, plan: Plan, report: Report, kind: str) -> tupl
                 report.removed(section, name, reason)
     for name, value in plan.values.get("exif", {}).items():
         if name not in EXIF_SETTABLE:
-            _set_not_allowed(report, "exif", name, kind)
+            skip_not_settable(report, "exif", name, kind)
             continue
         ifd, tag = EXIF_SETTABLE[name]
         (ifd0 if ifd == 0 else exif_ifd)[tag] = value
@@ -303,7 +303,7 @@ def _jpeg(src: str, dst: str, plan: Plan, report: Report) -> None:
             out.insert(1 if out and out[0][0] == 0xE0 else 0, (0xE1, new))
     for key, value in plan.values.get("comment", {}).items():
         if key != "Comment":
-            _set_not_allowed(report, "comment", key, "jpeg")
+            skip_not_settable(report, "comment", key, "jpeg")
             continue
         out.append((0xFE, value.encode("utf-8")))
         report.set("comment", "Comment", value)
@@ -562,7 +562,7 @@ def _mp4_final_tags(path: str, plan: Plan, report: Report, media: Any = None) ->
             report.removed("mp4", key, reason)
     for key, value in plan.values.get("mp4", {}).items():
         if key not in MP4_SETTABLE:
-            _set_not_allowed(report, "mp4", key, "mp4")
+            skip_not_settable(report, "mp4", key, "mp4")
             continue
         tags[key] = [value]
         report.set("mp4", key, value)
@@ -675,99 +675,3 @@ def _pdf(src: str, dst: str, plan: Plan, report: Report) -> None:
     writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
     with open(dst, "wb") as fout:
         writer.write(fout)
-
-
-# --- Office (OOXML) ------------------------------------------------------------------------------
-
-for _prefix, _uri in c.CORE_NS.items():
-    ET.register_namespace(_prefix, _uri)
-ET.register_namespace("vt", c.VT_NS)
-
-
-def _office_core(data: bytes | None, plan: Plan, report: Report) -> bytes:
-    root = c.parse_xml(data) if data else ET.Element(f"{{{c.CORE_NS['cp']}}}coreProperties")
-    for child in list(root):
-        name = c.local_name(child.tag)
-        reason = plan.removal_reason("office_core", name, anonymous=name in ANON_OFFICE_CORE)
-        if reason:
-            root.remove(child)
-            report.removed("office_core", name, reason)
-    for name, value in plan.values.get("office_core", {}).items():
-        if name not in OFFICE_CORE_SETTABLE:
-            _set_not_allowed(report, "office_core", name, "Office")
-            continue
-        tag = f"{{{c.CORE_NS[c.CORE_FIELDS[name]]}}}{name}"
-        for old in root.findall(tag):
-            root.remove(old)
-        element = ET.SubElement(root, tag)
-        element.text = value
-        if name in ("created", "modified"):
-            element.set(f"{{{c.CORE_NS['xsi']}}}type", "dcterms:W3CDTF")
-        report.set("office_core", name, value)
-    return XML_DECLARATION + ET.tostring(root, encoding="utf-8", xml_declaration=False)
-
-
-def _office_simple(section: str, data: bytes, plan: Plan, report: Report, anonymous: set[str] | None) -> bytes:
-    root = c.parse_xml(data)
-    for child in list(root):
-        name = c.local_name(child.tag) if section != "office_custom" else (child.get("name") or "?")
-        reason = plan.removal_reason(section, name, anonymous=anonymous is None or name in anonymous)
-        if reason:
-            root.remove(child)
-            report.removed(section, name, reason)
-    if section == "office_app":
-        for name, value in plan.values.get(section, {}).items():
-            if not can_set("docx", section, name):
-                _set_not_allowed(report, section, name, "Office")
-                continue
-            tag = f"{{{c.APP_NS}}}{name}"
-            element = root.find(tag)
-            if element is None:
-                element = ET.SubElement(root, tag)
-            element.text = value
-            report.set(section, name, value)
-    return XML_DECLARATION + ET.tostring(root, encoding="utf-8", xml_declaration=False)
-
-
-def _office(src: str, dst: str, plan: Plan, report: Report) -> None:
-    ET.register_namespace("", c.APP_NS)
-    total = 0
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as zout:
-        infos = zin.infolist()
-        if len(infos) > c.MAX_ZIP_ENTRIES:
-            raise c.ContainerError("TOO_MANY_ENTRIES", "The package has too many entries.")
-        names = {i.filename for i in infos}
-        for info in infos:
-            if info.filename in (c.OFFICE_CORE, c.OFFICE_APP, c.OFFICE_CUSTOM):
-                data = c.read_zip_member(zin, info.filename)
-                if info.filename == c.OFFICE_CORE:
-                    new = _office_core(data, plan, report)
-                elif info.filename == c.OFFICE_APP:
-                    ET.register_namespace("", c.APP_NS)
-                    new = _office_simple("office_app", data or b"", plan, report, ANON_OFFICE_APP)
-                else:
-                    ET.register_namespace("", c.CUSTOM_NS)
-                    new = _office_simple("office_custom", data or b"", plan, report, None)
-                zout.writestr(zipfile.ZipInfo(info.filename, date_time=info.date_time), new, zipfile.ZIP_DEFLATED)
-                continue
-            if info.file_size > c.MAX_ZIP_RATIO * max(info.compress_size, 1) and info.file_size > 1024 * 1024:
-                raise c.ContainerError("ZIP_BOMB", f"{info.filename} inflates {info.file_size // max(info.compress_size, 1)}x.")
-            with zin.open(info) as member, zout.open(_copy_info(info), "w") as target:
-                while chunk := member.read(1024 * 1024):
-                    total += len(chunk)
-                    if total > c.MAX_ZIP_TOTAL_BYTES:
-                        raise c.ContainerError("ZIP_BOMB", f"The package inflates beyond {c.MAX_ZIP_TOTAL_BYTES} bytes.")
-                    target.write(chunk)
-        if c.OFFICE_CORE not in names and plan.values.get("office_core"):
-            report.skip("office_core", ANY, "the package has no core properties part to set values in")
-    if plan.anonymize or plan.strip_all:
-        for part in ("word/comments.xml", "word/people.xml", "xl/persons/person.xml", "ppt/commentAuthors.xml"):
-            if part in names:
-                report.skip("office_document", part, "comments and their authors in the document body are not rewritten")
-
-
-def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
-    copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-    copy.compress_type = zipfile.ZIP_DEFLATED if info.compress_type != zipfile.ZIP_STORED else zipfile.ZIP_STORED
-    copy.external_attr = info.external_attr & 0o777 << 16  # no symlink or special bits
-    return copy

@@ -317,16 +317,33 @@ class TestOffice:
         assert probed["sections"].get("office_core", {}) == {}
 
     def test_anonymize_and_set(self, tmp_path):
+        w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+        comments = f'<w:comments {w}><w:comment w:id="0" w:author="{s.AUTHOR}" w:initials="AQA"><w:p/></w:comment></w:comments>'
         ops = {"anonymize": True, "set": {"office_core": {"title": "Report", "created": "2024-01-01T00:00:00Z"}}}
-        dst, report, probed = run(tmp_path, "a.docx", s.docx_bytes(extra={"word/comments.xml": b"<c/>"}), ops)
+        dst, report, probed = run(tmp_path, "a.docx", s.docx_bytes(extra={"word/comments.xml": comments.encode()}), ops)
         with zipfile.ZipFile(dst) as archive:
             every = b"".join(archive.read(n) for n in archive.namelist())
+            assert archive.read("word/comments.xml") == comments.replace(s.AUTHOR, "").replace("AQA", "").encode()
+            assert archive.read("word/document.xml") == s.DOCUMENT.encode()  # no authors in it: byte for byte
         assert s.AUTHOR.encode() not in every and s.OWNER.encode() not in every and b"Acme" not in every
         core = probed["sections"]["office_core"]
         assert core["title"] == "Report" and core["created"] == "2024-01-01T00:00:00Z"
         assert "creator" not in core and "revision" not in core
         assert probed["sections"]["office_app"]["Pages"] == "3"
-        assert any(k["key"] == "word/comments.xml" for k in report["skipped"])  # said, not hidden
+        assert ("office_document", "word/comments.xml", "removed") in changed_keys(report)
+
+    def test_tracked_change_authors_and_xlsx_comment_authors(self, tmp_path):
+        w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+        document = (
+            f'<w:document {w}><w:body><w:ins w:id="1" w:author="{s.AUTHOR}"><w:r><w:t>x</w:t></w:r></w:ins></w:body></w:document>'
+        )
+        xl_comments = f'<comments xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><authors><author>{s.AUTHOR}</author></authors></comments>'
+        data = s.docx_bytes(extra={"word/document2.xml": document.encode(), "xl/comments1.xml": xl_comments.encode()})
+        dst, _report, _ = run(tmp_path, "a.docx", data, {"strip_all": True}, kind="docx")
+        with zipfile.ZipFile(dst) as archive:
+            every = b"".join(archive.read(n) for n in archive.namelist())
+            assert b'w:author=""' in archive.read("word/document2.xml")
+        assert s.AUTHOR.encode() not in every
 
     def test_bomb_core_is_refused(self, tmp_path):
         with pytest.raises(ContainerError) as caught:
