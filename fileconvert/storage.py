@@ -142,16 +142,24 @@ def iter_chunks(key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
             yield chunk
 
 
-def iter_range(key: str, start: int, end: int, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+def open_range(key: str, start: int, end: int, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
     """Bytes ``start..end`` (inclusive) of an object: one S3 ranged GET (never the whole
-    object) or a seek on disk; memory stays at one chunk. Raises OSError if it is short."""
+    object) or a seek on disk; memory stays at one chunk. The object is opened *now*, so a
+    missing object raises ``FileNotFoundError`` here, before a response has started; the
+    iterator raises OSError if the object turns out shorter."""
     if is_s3():
         client, bucket = _s3()
-        body: Any = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"]
+        try:
+            body: Any = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"]
+        except client.exceptions.NoSuchKey:
+            raise FileNotFoundError(key) from None
     else:
-        body = open(local_path(key), "rb")  # noqa: SIM115 - closed below
+        body = open(local_path(key), "rb")  # noqa: SIM115 - closed by the iterator
         body.seek(start)
-    remaining = end - start + 1
+    return _read_span(body, key, end - start + 1, chunk_size)
+
+
+def _read_span(body: Any, key: str, remaining: int, chunk_size: int) -> Iterator[bytes]:
     with contextlib.closing(body):
         while remaining > 0:
             chunk = body.read(min(chunk_size, remaining))
@@ -159,6 +167,11 @@ def iter_range(key: str, start: int, end: int, chunk_size: int = READ_CHUNK) -> 
                 raise OSError(f"stored object {key} ended {remaining} bytes early")
             remaining -= len(chunk)
             yield chunk
+
+
+def iter_range(key: str, start: int, end: int, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    """Like ``open_range``, but the object is opened when iteration starts."""
+    yield from open_range(key, start, end, chunk_size)
 
 
 def object_size(key: str) -> int | None:

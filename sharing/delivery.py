@@ -21,6 +21,7 @@ One function, ``serve_file``, used by every way of downloading (the authenticate
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -36,8 +37,11 @@ from django.utils.http import http_date, parse_http_date_safe
 
 from fileconvert import storage
 from fileconvert.api.errors import json_error_response
+from fileconvert.errors import NotFound
 from sharing.ranges import UNSATISFIABLE, parse_range
 from uploads.models import StoredFile
+
+logger = logging.getLogger(__name__)
 
 SANDBOX_CSP = "sandbox; default-src 'none'"
 INLINE_SAFE_TYPES = frozenset(
@@ -159,11 +163,17 @@ class BoundedFile:
 def _span_response(file: StoredFile, start: int, end: int, status: int, mime: str) -> HttpResponseBase:
     length = end - start + 1
     response: HttpResponseBase
-    if storage.is_s3():
-        response = StreamingHttpResponse(storage.iter_range(file.storage_key, start, end), status=status, content_type=mime)
-    else:
-        fh = open(storage.local_path(file.storage_key), "rb")  # noqa: SIM115 - the response closes it
-        response = FileResponse(BoundedFile(fh, start, length), status=status, content_type=mime)
+    try:
+        if storage.is_s3():
+            chunks = storage.open_range(file.storage_key, start, end)
+            response = StreamingHttpResponse(chunks, status=status, content_type=mime)
+        else:
+            fh = open(storage.local_path(file.storage_key), "rb")  # noqa: SIM115 - the response closes it
+            response = FileResponse(BoundedFile(fh, start, length), status=status, content_type=mime)
+    except FileNotFoundError:
+        # The row says the bytes exist and storage has none: data loss to look into, not a 500.
+        logger.error("stored object missing", extra={"file_id": file.pk, "key": file.storage_key})
+        raise NotFound("The stored bytes of this file are missing.", code="CONTENT_MISSING") from None
     response["Content-Length"] = str(length)
     return response
 

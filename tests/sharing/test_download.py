@@ -319,3 +319,12 @@ def test_a_real_upload_downloads_byte_for_byte(owner):
     assert body_of(response) == data
     assert response["Content-Type"] == "image/jpeg"
     assert response["ETag"] == f'"{sha256_of(data)}"'
+
+
+def test_missing_bytes_are_a_404_not_a_500(owner, blob):
+    from fileconvert import storage
+
+    storage_path = storage.local_path(blob.storage_key)
+    storage_path.unlink()
+    assert_error(owner.client().get(url(blob)), 404, "CONTENT_MISSING")
+    assert_error(owner.client().get(url(blob), HTTP_RANGE="bytes=0-9"), 404, "CONTENT_MISSING")

@@ -113,3 +113,10 @@ def test_a_streamed_upload_to_s3_downloads_through_a_share_link(owner, s3_storag
     assert body_of(anon.get(path)) == data
     ranged = anon.get(path, HTTP_RANGE="bytes=1048576-")
     assert ranged.status_code == 206 and body_of(ranged) == data[1048576:]
+
+
+def test_missing_object_is_a_404_before_any_byte_is_sent(owner, big, s3_storage):
+    stored, _data = big
+    storage.delete(stored.storage_key)
+    assert_error(owner.client().get(url(stored)), 404, "CONTENT_MISSING")
+    assert_error(owner.client().get(url(stored), HTTP_RANGE="bytes=5-9"), 404, "CONTENT_MISSING")
