@@ -10,8 +10,9 @@
 Both rank at most ``SEARCH_RANK_WINDOW`` matches (those of the newest files: a
 bounded cost for a word found in most documents; every match of a rarer query is ranked),
 on the database, return ``(file_id, score)`` pairs in (score desc, file id
-asc) order after an optional keyset position, and re-check on every query that the
-file is active and approved (a stale index row never leaks a staged or rejected file).
+asc) order after an optional keyset position. The selector re-checks on every query that
+each hit's file is active and approved (a stale index row never leaks a staged or
+rejected file).
 Snippets come back with private-use markers around matches; ``render_snippet`` escapes
 the text and turns only the markers into ``<mark>``.
 """
@@ -33,7 +34,7 @@ from django.db.models.functions import Left
 
 from search.extract import MARK_END, MARK_START
 from search.models import SearchDocument
-from uploads.models import FileStatus, ReviewState
+from uploads.models import ReviewState
 
 TEXT_CONFIG = "english"
 SEARCHABLE_REVIEW_STATES = (ReviewState.APPROVED, ReviewState.NOT_REQUIRED)
@@ -93,6 +94,10 @@ class Filters:
     created_after: datetime | None = None
     created_before: datetime | None = None
 
+    @property
+    def active(self) -> bool:
+        return any((self.dataset_id, self.type, self.created_after, self.created_before))
+
 
 @dataclass(frozen=True)
 class IndexRow:
@@ -106,14 +111,15 @@ class IndexRow:
     error_code: str = ""
 
 
-def searchable_documents(organization_id: str, filters: Filters) -> QuerySet[SearchDocument]:
-    """The organization's documents whose file may be found right now, with the filters applied."""
-    qs = SearchDocument.objects.filter(
-        organization_id=organization_id,
-        file__organization_id=organization_id,
-        file__status=FileStatus.ACTIVE,
-        file__review_state__in=SEARCHABLE_REVIEW_STATES,
-    )
+def indexed_documents(organization_id: str, filters: Filters) -> QuerySet[SearchDocument]:
+    """The organization's documents, with the filters applied (joined to the file only when a
+    filter needs it). Whether each hit's file may be found right now is checked by the caller
+    on the page's rows (``search.selectors``): one indexed lookup per hit instead of a join
+    over every match."""
+    qs = SearchDocument.objects.filter(organization_id=organization_id)
+    if not filters.active:
+        return qs
+    qs = qs.filter(file__organization_id=organization_id)
     if filters.dataset_id:
         qs = qs.filter(file__dataset_id=filters.dataset_id)
     if filters.type:
@@ -214,7 +220,7 @@ class PostgresBackend:
         # The window is the newest files' matches (ORDER BY file_id DESC LIMIT); only its rows are scored,
         # in the outer query, whatever plan finds the matches.
         window = (
-            searchable_documents(organization_id, filters)
+            indexed_documents(organization_id, filters)
             .filter(vector=tsquery)
             .order_by("-file_id")
             .values("file_id", "vector")[: rank_window()]
@@ -287,7 +293,10 @@ class SqliteBackend:
         expression = fts5_expression(query)
         if not expression:
             return []
-        allowed_sql, allowed_params = searchable_documents(organization_id, filters).values("id").query.sql_with_params()
+        allowed, allowed_params = "", []
+        if filters.active:
+            filtered_sql, allowed_params = indexed_documents(organization_id, filters).values("id").query.sql_with_params()
+            allowed = f"AND d.id IN ({filtered_sql})"
         keyset, keyset_params = "", []
         if after is not None:
             keyset = "WHERE score < %s OR (score = %s AND file_id > %s)"
@@ -296,7 +305,7 @@ class SqliteBackend:
             SELECT file_id, score FROM (
                 SELECT d.file_id AS file_id, -{self.RANK} AS score
                 FROM search_fts JOIN search_searchdocument d ON d.id = search_fts.rowid
-                WHERE search_fts MATCH %s AND d.organization_id = %s AND d.id IN ({allowed_sql})
+                WHERE search_fts MATCH %s AND d.organization_id = %s {allowed}
                 ORDER BY d.file_id DESC LIMIT %s
             ) {keyset}
             ORDER BY score DESC, file_id ASC LIMIT %s

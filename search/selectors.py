@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from accounts.identity import Identity
 from fileconvert.api.pagination import decode_cursor, encode_cursor
 from fileconvert.errors import NotFound, ValidationFailed
-from search.backends import Filters, get_backend, parse_query, render_snippet
-from uploads.models import Dataset, StoredFile
+from search.backends import SEARCHABLE_REVIEW_STATES, Filters, get_backend, parse_query, render_snippet
+from uploads.models import Dataset, FileStatus, StoredFile
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,13 @@ def search_files(*, actor: Identity, q: str, filters: Filters, limit: int, curso
     ranked = backend.ranked(organization_id=actor.org.pk, query=query, filters=filters, after=_position(cursor), limit=limit + 1)
     page, more = ranked[:limit], len(ranked) > limit
     ids = [file_id for file_id, _ in page]
-    files = {f.pk: f for f in StoredFile.objects.filter(organization=actor.org, pk__in=ids).select_related("dataset")}
-    snippets = backend.snippets(query=query, file_ids=ids)
+    # Defence in depth: a hit counts only if its file is searchable right now (an index row
+    # can outlive a rejection until its removal task runs); such a page is one hit short.
+    searchable = StoredFile.objects.filter(
+        organization=actor.org, pk__in=ids, status=FileStatus.ACTIVE, review_state__in=SEARCHABLE_REVIEW_STATES
+    )
+    files = {f.pk: f for f in searchable.select_related("dataset")}
+    snippets = backend.snippets(query=query, file_ids=[file_id for file_id in ids if file_id in files])
     items = [
         Hit(file=files[file_id], score=score, snippet=render_snippet(snippets.get(file_id, "")))
         for file_id, score in page

@@ -405,3 +405,17 @@ class TestThroughTheReviewApi:
         assert document_index(file_id=stored.pk) == "not_searchable"  # a late index task changes nothing
         assert not SearchDocument.objects.filter(file=stored).exists()
         assert search(member, "serval")["items"] == []
+
+
+def test_a_stale_row_shortens_its_page_but_not_the_listing(member, no_review, put):
+    made = [put(member, f"s{i}.txt", b"the stoat runs\n").pk for i in range(4)]
+    hidden = made[1]
+    StoredFile.objects.filter(pk=hidden).update(status=FileStatus.STAGED)  # index row left behind
+    seen, cursor = [], None
+    while True:
+        page = search(member, "stoat", limit=2, **({"cursor": cursor} if cursor else {}))
+        seen += ids(page)
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(set(made) - {hidden})
