@@ -285,3 +285,27 @@ def _gif() -> bytes:
     out = io.BytesIO()
     Image.new("P", (4, 4)).save(out, "GIF", comment=b"hi")
     return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_history_in_the_admin_is_read_only(member, platform_admin, stored_file, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    f = stored_file(member, s.jpeg_bytes(), "a.jpg")
+    with django_capture_on_commit_callbacks(execute=True):
+        edit_id = data_of(post(member.client(), f, {"anonymize": True}))["edit_id"]
+    console = Client()
+    console.force_login(platform_admin.user)
+    page = console.get(f"/admin/metadata/metadataedit/?q={f.pk}")
+    assert page.status_code == 200 and edit_id in page.content.decode()
+    assert console.get(f"/admin/metadata/metadataedit/{edit_id}/change/").status_code == 200
+    assert console.get("/admin/metadata/metadataedit/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_probe_query_count_is_fixed(member, stored_file, django_assert_num_queries):
+    f = stored_file(member, s.png_bytes(), "a.png")
+    client = member.client()
+    data_of(client.get(url(f)))  # warm caches (throttle, settings)
+    with django_assert_num_queries(3):  # the credential, its membership, the file
+        data_of(client.get(url(f)))
