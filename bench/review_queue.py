@@ -238,22 +238,29 @@ def measure(
     return out
 
 
-def deep_api_page(world: dict[str, Any], client: Any, position: int) -> tuple[str, float, int]:
-    """The API page that starts ``position`` rows into the queue (cursor of the row before)."""
+def api_depths(client: Any, positions: list[int], rounds: int) -> dict[int, tuple[float, int]]:
+    """``GET /v1/admin/review/objects`` starting ``position`` rows into the queue (the cursor of
+    the row before), depths interleaved round-robin: {position: (median ms, queries)}."""
     from fileconvert.api.pagination import encode_cursor
     from review import selectors
 
-    row = selectors.pending_files().order_by("review_expires_at", "pk").values("review_expires_at", "pk")[position - 1]
-    cursor = encode_cursor([row["review_expires_at"].isoformat(), row["pk"]])
-    path = f"/v1/admin/review/objects?cursor={cursor}"
-    samples = []
-    for _ in range(10):
-        started = time.perf_counter()
-        response = client.get(path)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
-    queries, _size = count_queries(client, path)
-    return path, statistics.median(samples), queries
+    ordered = selectors.pending_files().order_by("review_expires_at", "pk").values("review_expires_at", "pk")
+    paths = {}
+    for position in positions:
+        if position == 0:
+            paths[position] = "/v1/admin/review/objects"
+            continue
+        row = ordered[position - 1]
+        paths[position] = f"/v1/admin/review/objects?cursor={encode_cursor([row['review_expires_at'].isoformat(), row['pk']])}"
+    samples: dict[int, list[float]] = {p: [] for p in positions}
+    queries = {p: count_queries(client, path)[0] for p, path in paths.items()}
+    for _ in range(rounds):
+        for position, path in paths.items():
+            started = time.perf_counter()
+            response = client.get(path)
+            samples[position].append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+    return {p: (statistics.median(v), queries[p]) for p, v in samples.items()}
 
 
 def explain(statement: str, params: list[Any]) -> str:
@@ -360,9 +367,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  query counts constant (empty vs full): {'yes' if constant else 'NO'}")
 
         api = pages(world)["API list limit=20"][0]
-        for position in (args.pending // 2, max(1, args.pending - 20)):
-            _path, median, queries = deep_api_page(world, api, position)
-            print(f"  API list at depth {position:,}: {median:.1f} ms median, {queries} queries")
+        depths = api_depths(api, [0, args.pending // 2, max(1, args.pending - 20)], rounds=args.requests)
+        first = depths[0][0]
+        for position, (median, queries) in depths.items():
+            print(
+                f"  API list at depth {position:>6,}: {median:6.1f} ms median, {queries} queries,"
+                f" {median / first:.2f}x the first page (keyset: target ~1x)"
+            )
 
         section("SQL")
         from review import selectors
