@@ -371,8 +371,8 @@ def _ffprobe(probe: Probe, path: str, kind: str, ffprobe: str, timeout: float) -
 def _pdf(probe: Probe, path: str) -> None:
     from pypdf import PdfReader
 
-    with probe.container("pdf"):
-        reader = PdfReader(path, strict=False)
+    with probe.container("pdf"), open(path, "rb") as fh:  # a handle, not a path: pypdf would read it all
+        reader = PdfReader(fh, strict=False)
         if reader.is_encrypted and not reader.decrypt(""):
             raise c.ContainerError("ENCRYPTED", "The PDF is encrypted.")
         probe.common["pages"] = len(reader.pages)
