@@ -6,6 +6,7 @@ bytes or a file handle it does not own, reads headers only and caps what it infl
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import zlib
@@ -368,11 +369,16 @@ JPEG_PHOTOSHOP = b"Photoshop 3.0\x00"
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
+MAX_JPEG_HEADER_BYTES = 16 * 1024 * 1024
+
+
 def jpeg_segments(fh: IO[bytes]) -> list[tuple[int, bytes]]:
-    """Marker segments up to (not including) SOS, as ``(marker, payload)``; reads headers only."""
+    """Marker segments up to (not including) SOS, as ``(marker, payload)``; reads headers only,
+    at most 16 MiB of them (real files carry well under 1 MiB)."""
     if fh.read(2) != b"\xff\xd8":
         raise ContainerError("MALFORMED_JPEG", "Not a JPEG stream.")
     segments: list[tuple[int, bytes]] = []
+    total = 0
     while True:
         byte = fh.read(1)
         while byte == b"\xff":
@@ -392,6 +398,9 @@ def jpeg_segments(fh: IO[bytes]) -> list[tuple[int, bytes]]:
         if len(raw_len) < 2:
             raise ContainerError("TRUNCATED", "The JPEG ends inside its headers.")
         length = struct.unpack(">H", raw_len)[0]
+        total += length
+        if total > MAX_JPEG_HEADER_BYTES:
+            raise ContainerError("TOO_LARGE", "The JPEG headers are larger than allowed.")
         payload = fh.read(length - 2)
         if len(payload) < length - 2 or length < 2:
             raise ContainerError("TRUNCATED", "The JPEG ends inside a marker segment.")
@@ -418,10 +427,19 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_XMP_KEYWORD = "XML:com.adobe.xmp"
 
 
+PNG_METADATA_CHUNKS = {b"IHDR", b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"iCCP", b"tIME", b"IEND"}
+MAX_METADATA_CHUNK_BYTES = 16 * 1024 * 1024
+
+
 def png_chunks(fh: IO[bytes], *, stop_at_idat: bool = False, with_data: bool = True) -> Iterator[tuple[bytes, bytes, int]]:
-    """``(type, data, offset)`` of every chunk; IDAT data is skipped (not read) unless with_data."""
+    """``(type, data, offset)`` of every chunk. Without ``with_data`` (the probe) only metadata
+    chunks are read, at most 16 MiB each; every other chunk is skipped with a seek."""
     if fh.read(8) != PNG_SIGNATURE:
         raise ContainerError("MALFORMED_PNG", "Not a PNG stream.")
+    try:
+        size: int | None = os.fstat(fh.fileno()).st_size
+    except (AttributeError, OSError, ValueError):  # in-memory streams have no descriptor
+        size = None
     while True:
         offset = fh.tell()
         header = fh.read(8)
@@ -432,10 +450,14 @@ def png_chunks(fh: IO[bytes], *, stop_at_idat: bool = False, with_data: bool = T
         length, ctype = struct.unpack(">I4s", header)
         if length > 0x7FFFFFFF:
             raise ContainerError("MALFORMED_PNG", "A PNG chunk has an impossible length.")
-        if ctype == b"IDAT" and (stop_at_idat or not with_data):
-            if stop_at_idat:
-                return
+        if ctype == b"IDAT" and stop_at_idat:
+            return
+        if not with_data and (ctype not in PNG_METADATA_CHUNKS or length > MAX_METADATA_CHUNK_BYTES):
+            if ctype in PNG_METADATA_CHUNKS:
+                raise ContainerError("TOO_LARGE", f"A PNG {ctype.decode('latin-1')} chunk is larger than allowed.")
             fh.seek(length + 4, 1)
+            if size is not None and fh.tell() > size:
+                raise ContainerError("TRUNCATED", "The PNG ends inside a chunk.")
             yield ctype, b"", offset
             continue
         data = fh.read(length)
@@ -592,7 +614,7 @@ def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tupl
         pos += size
 
 
-def read_moov(fh: IO[bytes]) -> bytes | None:
+def read_moov(fh: IO[bytes], *, size_only: bool = False) -> bytes | None:
     """The ``moov`` box of an MP4, found by walking the top-level box headers (seeks, no reads of media data)."""
     fh.seek(0, 2)
     total = fh.tell()
@@ -613,6 +635,8 @@ def read_moov(fh: IO[bytes]) -> bytes | None:
         if btype == b"moov":
             if size > MAX_MOOV_BYTES:
                 raise ContainerError("TOO_LARGE", "The MP4 movie header is too large.")
+            if size_only:
+                return None
             data = fh.read(size - head) if head == 16 else header[8:] + fh.read(size - 16)
             if len(data) < size - head:
                 raise ContainerError("TRUNCATED", "The MP4 movie header is truncated.")

@@ -281,12 +281,28 @@ def _text_of(value: Any) -> Any:
     return str(value)[: c.MAX_VALUE_CHARS]
 
 
+MAX_TAG_BYTES = 64 * 1024 * 1024
+
+
+def _tag_size_guard(path: str) -> None:
+    """mutagen reads a whole ID3 tag or MP4 movie header into memory: refuse absurd ones first."""
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        if head[:3] == b"ID3" and len(head) == 10:
+            size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
+            if size > MAX_TAG_BYTES:
+                raise c.ContainerError("TOO_LARGE", f"The ID3 tag is {size} bytes.")
+        elif head[4:8] == b"ftyp":
+            c.read_moov(fh, size_only=True)
+
+
 def _mutagen(probe: Probe, path: str) -> None:
     import mutagen
     from mutagen.id3 import ID3
     from mutagen.mp4 import MP4Tags
 
     with probe.container("tags"):
+        _tag_size_guard(path)
         media = mutagen.File(path)
         if media is None:
             raise c.ContainerError("UNRECOGNISED", "mutagen does not recognise this stream.")

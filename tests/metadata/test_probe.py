@@ -290,6 +290,28 @@ class TestHostile:
             assert result["containers"], result
             assert errors(result), (cut, result["containers"])
 
+    def test_png_private_chunk_past_the_end_is_truncation(self, tmp_path):
+        from metadata.containers import png_chunk
+
+        png = s.png_bytes(exif=False, xmp=False)
+        lying = png[:33] + (500 * 1024 * 1024).to_bytes(4, "big") + b"prVt" + b"x" * 100
+        result = probe_path(write(tmp_path, "lying.png", lying))
+        assert errors(result) == {"png": "TRUNCATED"} and result["common"]["width"] == 40
+        big = png[:33] + png_chunk(b"prVt", b"\x00" * (20 * 1024 * 1024)) + png[33:]
+        result = probe_path(write(tmp_path, "big.png", big))  # skipped with a seek, never read
+        assert errors(result) == {} and result["common"]["author"] == s.AUTHOR
+
+    def test_oversized_jpeg_headers_are_refused(self, tmp_path):
+        data = s.jpeg_bytes(xmp=None, iptc=False)
+        filler = (b"\xff\xef" + (60002).to_bytes(2, "big") + b"\x00" * 60000) * 300  # 18 MB of APP15
+        result = probe_path(write(tmp_path, "fat.jpg", data[:2] + filler + data[2:]))
+        assert errors(result) == {"jpeg": "TOO_LARGE"}
+
+    def test_absurd_id3_tag_size_is_refused_before_mutagen(self, tmp_path):
+        header = b"ID3\x04\x00\x00" + bytes([0x7F, 0x7F, 0x7F, 0x7F])  # 256 MiB claimed
+        result = probe_path(write(tmp_path, "fat.mp3", header + b"\x00" * 1000), ffprobe=None)
+        assert errors(result) == {"tags": "TOO_LARGE"}
+
     def test_corrupt_exif_block(self, tmp_path):
         data = s.jpeg_bytes(xmp=None, iptc=False)
         start = data.index(b"Exif\x00\x00") + 6
