@@ -399,3 +399,20 @@ def test_seed_004_quick_example_with_an_anonymous_token():
     done = run(job["id"])
     assert done.status == JobStatus.SUCCEEDED and json.loads(stored_bytes(done.result.storage_key)) == [{"a": 1, "b": "x"}]
     assert done.result.visibility == "private"
+
+
+@pytest.mark.skipif(not samples.HAS_FFMPEG, reason="ffmpeg is not installed")
+def test_video_conversions_prefill_size(member, tmp_path):
+    client = member.client()
+    uploaded = upload_file(client, samples.video_bytes(tmp_path, "mp4", seconds=1.0, size="160x120"), filename="clip.mp4")
+    body = data_of(client.get(f"/api/files/{member.org.pk}/{uploaded['id']}/conversions"))
+    assert body["source_format"] == "mp4" and body["source"] == {"width": 160, "height": 120}
+    targets = {t["format"]: t for t in body["targets"]}
+    assert {"webm", "gif", "mp3"} <= set(targets)
+    assert {o["name"]: o.get("value") for o in targets["webm"]["options"]}["width"] == 160
+
+
+def test_meta_schema_of_conversion_jobs(member):
+    body = data_of(member.client().get("/api/_meta/conversion-job"))
+    text = json.dumps(body)
+    assert "target_format" in text and "retry" in text
