@@ -111,12 +111,18 @@ class IndexRow:
     error_code: str = ""
 
 
-def indexed_documents(organization_id: str, filters: Filters) -> QuerySet[SearchDocument]:
+def indexed_documents(organization_id: str, filters: Filters, *, org_as_range: bool = False) -> QuerySet[SearchDocument]:
     """The organization's documents, with the filters applied (joined to the file only when a
     filter needs it). Whether each hit's file may be found right now is checked by the caller
     on the page's rows (``search.selectors``): one indexed lookup per hit instead of a join
     over every match."""
-    qs = SearchDocument.objects.filter(organization_id=organization_id)
+    if org_as_range:
+        # Same rows as ``organization_id = X``; but an equality makes PostgreSQL treat the
+        # organization as a constant and accept *any* index on file_id for "newest first"
+        # (it then walks other tenants' newer rows); a range leaves only (organization, file).
+        qs = SearchDocument.objects.filter(organization_id__gte=organization_id, organization_id__lte=organization_id)
+    else:
+        qs = SearchDocument.objects.filter(organization_id=organization_id)
     if not filters.active:
         return qs
     qs = qs.filter(file__organization_id=organization_id)
@@ -220,9 +226,9 @@ class PostgresBackend:
         # The window is the newest files' matches (ORDER BY file_id DESC LIMIT); only its rows are scored,
         # in the outer query, whatever plan finds the matches.
         window = (
-            indexed_documents(organization_id, filters)
+            indexed_documents(organization_id, filters, org_as_range=True)
             .filter(vector=tsquery)
-            .order_by("-file_id")
+            .order_by("-organization_id", "-file_id")
             .values("file_id", "vector")[: rank_window()]
         )
         window_sql, window_params = window.query.sql_with_params()
