@@ -294,6 +294,18 @@ def _tag_size_guard(path: str) -> None:
                 raise c.ContainerError("TOO_LARGE", f"The ID3 tag is {size} bytes.")
         elif head[4:8] == b"ftyp":
             c.read_moov(fh, size_only=True)
+        elif head[:4] == b"fLaC":
+            fh.seek(4)
+            total, last = 0, False
+            while not last:
+                block = fh.read(4)
+                if len(block) < 4:
+                    return  # truncated: mutagen reports it
+                last, size = bool(block[0] & 0x80), int.from_bytes(block[1:4], "big")
+                total += size
+                if total > MAX_TAG_BYTES:
+                    raise c.ContainerError("TOO_LARGE", "The FLAC metadata blocks are larger than allowed.")
+                fh.seek(size, 1)
 
 
 def _mutagen(probe: Probe, path: str) -> None:

@@ -312,6 +312,16 @@ class TestHostile:
         result = probe_path(write(tmp_path, "fat.mp3", header + b"\x00" * 1000), ffprobe=None)
         assert errors(result) == {"tags": "TOO_LARGE"}
 
+    def test_oversized_flac_metadata_is_refused_before_mutagen(self, tmp_path, monkeypatch):
+        from metadata import probe
+
+        monkeypatch.setattr(probe, "MAX_TAG_BYTES", 1000)  # the real cap is 64 MiB; the walk is the same
+        blocks = bytes([6]) + (600).to_bytes(3, "big") + b"\x00" * 600 + bytes([0x86]) + (600).to_bytes(3, "big") + b"\x00" * 600
+        result = probe_path(write(tmp_path, "fat.flac", b"fLaC" + blocks), ffprobe=None)
+        assert errors(result) == {"tags": "TOO_LARGE"}
+        monkeypatch.setattr(probe, "MAX_TAG_BYTES", 1300)
+        assert "TOO_LARGE" not in errors(probe_path(write(tmp_path, "ok.flac", b"fLaC" + blocks), ffprobe=None)).values()
+
     def test_corrupt_exif_block(self, tmp_path):
         data = s.jpeg_bytes(xmp=None, iptc=False)
         start = data.index(b"Exif\x00\x00") + 6
