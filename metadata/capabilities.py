@@ -83,6 +83,8 @@ def unsupported(kind: str, ops: dict[str, Any]) -> dict[str, str]:
                 problems[f"{verb}.{section}"] = f"{kind} files have no editable {section} section."
             elif verb == "set" and not allowed["set"]:
                 problems[f"set.{section}"] = f"{section} can only be removed, not set."
+            elif verb == "remove" and allowed["remove"] != ANY and set(ops["remove"][section]) - set(allowed["remove"]):
+                problems[f"remove.{section}"] = f'{section} is removed whole: give ["*"], not single keys.'
     return problems
 
 

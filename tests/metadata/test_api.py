@@ -212,6 +212,8 @@ class TestEditVersion:
             post(member.client(), jpeg, {"set": {"pdf_info": {"Title": "x"}, "xmp": {"a": "b"}}}), 422, "UNSUPPORTED_EDIT"
         )
         assert set(body["details"]["sections"]) == {"set.pdf_info", "set.xmp"}
+        body = assert_error(post(member.client(), jpeg, {"remove": {"xmp": ["dc:creator"]}}), 422, "UNSUPPORTED_EDIT")
+        assert set(body["details"]["sections"]) == {"remove.xmp"}
         gif = stored_file(member, _gif(), "a.gif")
         body = assert_error(post(member.client(), gif, {"strip_all": True}), 422, "UNSUPPORTED_EDIT")
         assert body["details"]["kind"] == "gif"
