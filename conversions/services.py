@@ -149,6 +149,25 @@ def job_cancel(*, actor: Identity, job: ConversionJob) -> ConversionJob:
     return job
 
 
+def job_update(*, actor: Identity, job: ConversionJob, data: dict[str, Any]) -> ConversionJob:
+    """PATCH: only the output's visibility, and only before the output exists."""
+    with transaction.atomic():
+        locked = ConversionJob.objects.select_for_update().get(pk=job.pk)
+        if "visibility" in data and data["visibility"] != locked.visibility:
+            if locked.status not in ACTIVE_STATUSES:
+                raise Conflict(f"A {locked.status} job cannot change; change the result file instead.", code="INVALID_TRANSITION")
+            audit_record(
+                org=actor.org,
+                actor=actor,
+                action="conversion.update",
+                target=locked,
+                details={"visibility": [locked.visibility, data["visibility"]]},
+            )
+            locked.visibility = data["visibility"]
+            locked.save(update_fields=["visibility"])
+    return locked
+
+
 def job_retry(*, actor: Identity, job: ConversionJob) -> ConversionJob:
     """A new attempt (a new job, linked to the old one) for a failed or canceled job."""
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):

@@ -102,6 +102,12 @@ class JobCreateSerializer(serializers.Serializer):
         return _options_object(value)
 
 
+class JobUpdateSerializer(serializers.Serializer):
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices, help_text="Of the output; while the job is queued or running."
+    )
+
+
 class ConvertRequestSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, help_text="The file to convert (multipart).")
     upload_id = serializers.CharField(

@@ -57,8 +57,8 @@ class ConversionJobViewSet(ResourceViewSet):
     queryset = ConversionJob.objects.select_related("result")
     serializer_class = s.JobSerializer
     create_serializer_class = s.JobCreateSerializer
+    update_serializer_class = s.JobUpdateSerializer
     filterset_class = JobFilter
-    http_method_names = ["get", "post", "delete", "head", "options"]
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(tags=[TAG], summary="Start a conversion of an existing file", responses={202: s.JobSerializer})
@@ -75,6 +75,9 @@ class ConversionJobViewSet(ResourceViewSet):
             visibility=data.get("visibility"),
         )
         return self.output(job, status.HTTP_202_ACCEPTED)
+
+    def perform_update_service(self, instance: ConversionJob, data: dict[str, Any]) -> ConversionJob:
+        return services.job_update(actor=self.identity, job=instance, data=data)
 
     @extend_schema(
         tags=[TAG], summary="Cancel a queued or running job", parameters=[ORG_PARAM, ID_PARAM], responses={200: s.JobSerializer}

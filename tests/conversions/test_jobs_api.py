@@ -416,3 +416,16 @@ def test_meta_schema_of_conversion_jobs(member):
     body = data_of(member.client().get("/api/_meta/conversion-job"))
     text = json.dumps(body)
     assert "target_format" in text and "retry" in text
+
+
+def test_patch_visibility_while_queued_only(member, outsider):
+    client = member.client()
+    job = convert(client, samples.image_bytes("png"), "a.png", "jpeg", visibility="private")
+    path = f"/api/conversion-jobs/{member.org.pk}/{job['id']}"
+    assert data_of(client.patch(path, {"visibility": "org"}, format="json"))["visibility"] == "org"
+    assert_error(outsider.client().patch(path, {"visibility": "public"}, format="json"), 404)
+    assert_error(client.patch(path, {"visibility": "everyone"}, format="json"), 400, "VALIDATION_ERROR")
+    done = run(job["id"])
+    assert done.result.visibility == "org"
+    assert_error(client.patch(path, {"visibility": "private"}, format="json"), 409, "INVALID_TRANSITION")
+    assert AuditEvent.objects.filter(target_id=job["id"], action="conversion.update").count() == 1
