@@ -87,6 +87,26 @@ class TestGet:
         assert_error(anon.post(url(f), {"strip_all": True}, format="json"), 401)
         assert f.storage_key == StoredFile.objects.get(pk=f.pk).storage_key
 
+    def test_revoked_key_bad_bearer_and_read_only_key(self, member, stored_file):
+        from accounts.identity import system_identity
+        from accounts.models import ApiKey
+        from accounts.services import api_key_issue_for, api_key_revoke
+
+        f = stored_file(member, s.jpeg_bytes(), "a.jpg")
+        client = member.client()
+        api_key_revoke(actor=system_identity(member.org), key=ApiKey.objects.get(user=member.user))
+        assert_error(client.get(url(f)), 401)
+        assert_error(client.post(url(f), {"strip_all": True}, format="json"), 401)
+        bearer = type(client)()
+        bearer.credentials(HTTP_AUTHORIZATION="Bearer fct_000000000000_nope")
+        assert_error(bearer.get(url(f)), 401)
+        _key, raw = api_key_issue_for(org=member.org, user=member.user, name="read only", scopes=["upload.read"])
+        reader = type(client)()
+        reader.credentials(HTTP_X_API_KEY=raw)
+        assert data_of(reader.get(url(f)))["kind"] == "jpeg"
+        assert_error(reader.post(url(f), {"strip_all": True}, format="json"), 403, "INSUFFICIENT_SCOPE")
+        assert StoredFile.objects.get(pk=f.pk).sha256 == f.sha256
+
     def test_pending_file_is_409(self, member):
         from tests.uploads.filebytes import init_upload
 
