@@ -228,6 +228,7 @@ def _store_copy(actor: Identity, source: StoredFile, written: _Written, ops: dic
                 kind=written.kind,
                 status=source.status,
                 review_state=source.review_state,
+                review_expires_at=source.review_expires_at,  # a staged copy waits in the same review queue
                 visibility=Visibility.PRIVATE,
                 metadata=summary,
                 thumbnail_key="",

@@ -268,6 +268,7 @@ class TestEditCopy:
         copy = StoredFile.objects.get(pk=data["file"]["id"])
         assert copy.pk != f.pk and copy.parent_id == f.pk and copy.organization_id == f.organization_id
         assert copy.status == f.status and copy.visibility == "private" and copy.name == f.name
+        assert (copy.review_state, copy.review_expires_at) == (f.review_state, f.review_expires_at)
         assert stored_bytes(f.storage_key) == original  # untouched
         body = stored_bytes(copy.storage_key)
         assert copy.sha256 == hashlib.sha256(body).hexdigest() and copy.size == len(body)
