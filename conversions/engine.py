@@ -77,8 +77,13 @@ def job_claim(job_id: str) -> ConversionJob | None:
     return ConversionJob.objects.select_related("source", "organization").get(pk=job_id)
 
 
+class JobReleased(Exception):
+    """The job stopped being ours while converting (canceled, or taken over)."""
+
+
 class _Progress:
-    """Writes progress to the job row at most every PROGRESS_INTERVAL seconds."""
+    """Writes progress to the job row at most every PROGRESS_INTERVAL seconds; raises
+    JobReleased (which kills the sandboxed child) when the row is no longer ours."""
 
     def __init__(self, job: ConversionJob) -> None:
         self.job = job
@@ -93,9 +98,11 @@ class _Progress:
         now = time.monotonic()
         if value > self.value and now - self.last_write >= PROGRESS_INTERVAL:
             self.value, self.last_write = value, now
-            ConversionJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, claimed_by=self.job.claimed_by).update(
-                progress=value
-            )
+            still_ours = ConversionJob.objects.filter(
+                pk=self.job.pk, status=JobStatus.RUNNING, claimed_by=self.job.claimed_by
+            ).update(progress=value)
+            if not still_ours:
+                raise JobReleased()
 
 
 def _store(path: Path, key: str, content_type: str) -> tuple[int, str]:
@@ -167,7 +174,10 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
             )
             return converters.run_route(route, Path(src), options, ctx, work)
 
-        result = sandbox.run_forked(convert, timeout=timeout, memory_bytes=route.memory_bytes(), on_message=_Progress(job))
+        try:
+            result = sandbox.run_forked(convert, timeout=timeout, memory_bytes=route.memory_bytes(), on_message=_Progress(job))
+        except JobReleased:  # canceled meanwhile: the child is already killed, its files go with `work`
+            return "canceled"
         if result.error:
             code, message = _failure(result.error)
             services.job_fail(job=job, code=code, message=message)
