@@ -4,7 +4,6 @@ writes it here, which metadata it carries, and a small example file made by our 
 from __future__ import annotations
 
 import io
-import json
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -287,7 +286,3 @@ METADATA_HELP: dict[str, Any] = {
 
 def catalogue() -> list[dict[str, Any]]:
     return [describe(f) for f in FORMATS.values()]
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)

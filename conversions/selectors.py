@@ -77,7 +77,7 @@ def _probe_size(path: str, fmt: str) -> dict[str, Any]:
         return {"width": streams[0].get("width"), "height": streams[0].get("height")}
 
     result = sandbox.run_forked(probe, timeout=15, memory_bytes=512 * 1024**2)
-    return result.value or {} if not result.error else {}
+    return {} if result.error or not result.value else dict(result.value)
 
 
 def source_dimensions(stored: StoredFile, fmt: str) -> dict[str, Any]:
