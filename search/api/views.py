@@ -24,7 +24,9 @@ class SearchView(APIView):
             "Ranked hits (best first) among the caller's organization's files that are active and "
             "approved (or need no review). Searches the filename, the document title and the text "
             "extracted from PDF, office, text, markup and data files, EXIF and audio tags. Paginated "
-            "with an opaque cursor over (score, id)."
+            "with an opaque cursor over (score, id); a page can hold fewer than `limit` hits while "
+            "`next_cursor` is set (a file withdrawn since it was indexed is left out). A query scores "
+            "the matches of the newest `SEARCH_RANK_WINDOW` files (default 1000)."
         ),
         parameters=[
             SearchParamsSerializer,
