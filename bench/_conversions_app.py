@@ -9,6 +9,10 @@ import os
 from fileconvert.celery import app
 
 app.conf.task_routes = {"uploads.tasks.process_file": {"queue": os.environ.get("CELERY_QUEUE", "bench") + "-uploads-parked"}}
+# Experiment (--reuse-db): Celery's Django fixup closes every database connection before and
+# after each task unless CELERY_DB_REUSE_MAX is set, so each task opens a new one.
+if os.environ.get("BENCH_DB_REUSE_MAX"):
+    app.conf.update(CELERY_DB_REUSE_MAX=int(os.environ["BENCH_DB_REUSE_MAX"]))
 
 
 @app.task(name="bench.bare_noop", acks_late=True, reject_on_worker_lost=True)

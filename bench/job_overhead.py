@@ -56,9 +56,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--latency", type=int, default=50)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--reuse-db", type=int, default=0, help="CELERY_DB_REUSE_MAX for the worker (experiment; 0 = product default)"
+    )
     args = parser.parse_args()
 
     env = BenchEnv(name="overhead", redis_db=11)
+    if args.reuse_db:
+        env.env["BENCH_DB_REUSE_MAX"] = str(args.reuse_db)
+        print(f"experiment: worker with CELERY_DB_REUSE_MAX={args.reuse_db} (database connections kept across tasks)")
     print(f"load average at start: {load()}  (cpus: {os.cpu_count()})")
     env.prepare()
     env.apply()
