@@ -135,6 +135,26 @@ def _escalated(obj: ReviewQueueItem) -> bool:
         return False
 
 
+# The object page's summary: every field read-only (decisions go through review.services).
+SUMMARY_FIELDS = [
+    "id",
+    "tenant",
+    "dataset_name",
+    "name",
+    "content_type",
+    "kind",
+    "size_display",
+    "sha256",
+    "uploaded",
+    "deadline",
+    "review_state",
+    "status",
+    "reviewed_at",
+    "reviewed_by",
+    "review_reason",
+]
+
+
 @admin.register(ReviewQueueItem)
 class ReviewQueueAdmin(admin.ModelAdmin):
     list_display = ["thumb", "tenant", "dataset_name", "filename", "type", "size_display", "uploaded", "deadline"]
@@ -153,49 +173,10 @@ class ReviewQueueAdmin(admin.ModelAdmin):
     change_form_template = "admin/review/reviewqueueitem/change_form.html"
     fieldsets = [
         ("Preview", {"fields": ["preview"]}),
-        (
-            "Summary",
-            {
-                "fields": [
-                    "id",
-                    "tenant",
-                    "dataset_name",
-                    "name",
-                    "content_type",
-                    "kind",
-                    "size_display",
-                    "sha256",
-                    "uploaded",
-                    "deadline",
-                    "review_state",
-                    "status",
-                    "reviewed_at",
-                    "reviewed_by",
-                    "review_reason",
-                ]
-            },
-        ),
+        ("Summary", {"fields": SUMMARY_FIELDS}),
         ("Metadata", {"fields": ["metadata_summary"]}),
     ]
-    readonly_fields = [
-        "preview",
-        "id",
-        "tenant",
-        "dataset_name",
-        "name",
-        "content_type",
-        "kind",
-        "size_display",
-        "sha256",
-        "uploaded",
-        "deadline",
-        "review_state",
-        "status",
-        "reviewed_at",
-        "reviewed_by",
-        "review_reason",
-        "metadata_summary",
-    ]
+    readonly_fields = ["preview", *SUMMARY_FIELDS, "metadata_summary"]
 
     # --- permissions: a console to read and decide, never to edit or delete rows --------
 
