@@ -9,6 +9,7 @@ overdue ones highlighted. Every decision, one by one or in bulk, goes through
 from __future__ import annotations
 
 import json
+import re
 from contextlib import closing
 from typing import Any
 
@@ -135,6 +136,8 @@ def _escalated(obj: ReviewQueueItem) -> bool:
         return False
 
 
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
 # The object page's summary: every field read-only (decisions go through review.services).
 SUMMARY_FIELDS = [
     "id",
@@ -160,8 +163,17 @@ class ReviewQueueAdmin(admin.ModelAdmin):
     list_display = ["thumb", "tenant", "dataset_name", "filename", "type", "size_display", "uploaded", "deadline"]
     list_display_links = ["filename"]
     list_filter = [ReviewStateFilter, OverdueFilter, TypeFilter, "organization"]
-    search_fields = ["name", "=sha256"]
+    search_fields = ["name"]
     search_help_text = "File name (contains) or exact SHA-256 checksum."
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        # A checksum is matched exactly on the stored lower-case hex (file_sha256_idx), not
+        # through the admin's case-insensitive "=" lookup, which no index can serve.
+        term = search_term.strip().lower()
+        if SHA256_HEX.fullmatch(term):
+            return queryset.filter(sha256=term), False
+        return super().get_search_results(request, queryset, search_term)
+
     list_select_related = ["organization", "dataset", "review_escalation"]
     ordering = ["review_expires_at", "id"]
     sortable_by: list[str] = []

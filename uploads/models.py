@@ -113,6 +113,8 @@ class StoredFile(models.Model):
             models.Index(fields=["organization", "status", "-id"], name="file_org_status_idx"),
             models.Index(fields=["expires_at"], name="file_expiry_idx", condition=Q(expires_at__isnull=False)),
             models.Index(fields=["status", "process_enqueued_at"], name="file_status_enqueued_idx"),
+            # Lookups by checksum (the review console's search, duplicate detection).
+            models.Index(fields=["sha256"], name="file_sha256_idx"),
             # The review queue: pending files, oldest deadline first.
             models.Index(fields=["review_expires_at", "id"], name="file_review_queue_idx", condition=Q(review_state="pending")),
         ]

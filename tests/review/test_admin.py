@@ -131,6 +131,7 @@ class TestQueuePage:
         }
         assert listed_ids(console.get(CHANGELIST, {"q": "holi"})) == [image.pk]
         assert listed_ids(console.get(CHANGELIST, {"q": document.sha256})) == [document.pk]
+        assert listed_ids(console.get(CHANGELIST, {"q": document.sha256.upper()})) == [document.pk]
         assert listed_ids(console.get(CHANGELIST, {"q": document.sha256[:20]})) == []
         assert listed_ids(console.get(CHANGELIST, {"state": "rejected"})) == [rejected.pk]
         assert len(listed_ids(console.get(CHANGELIST, {"state": "all"}))) == 4
