@@ -15,6 +15,7 @@ import os
 import socket
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversions import converters, services
+from conversions.converters.images import PIL_NAMES, ImageConverter, target_size
 from conversions.models import ConversionJob, JobStatus
 from fileconvert import sandbox, storage
 from fileconvert.errors import PayloadTooLarge
@@ -38,6 +40,19 @@ SANDBOX_ERRORS = {
     "Died": ("CONVERTER_CRASHED", "The converter crashed on this input."),
     "Timeout": ("TIMEOUT", "The conversion took longer than allowed."),
 }
+
+# Small raster images skip the fork (bench/job_overhead.py: a fork of the worker costs
+# 10-30 ms, more than the conversion). Allowed only when the work is bounded before any
+# pixel is decoded: a one-step Pillow route between these formats, a source of at most
+# INLINE_MAX_BYTES, one frame, and header dimensions (read without decoding) and output
+# box both within INLINE_MAX_PIXELS. Memory is then a few times INLINE_MAX_PIXELS * 4
+# bytes and the time a few milliseconds, far inside the sandbox's limits; a decoder that
+# crashes the worker gets the worker-lost path (acks_late redelivery, takeover, poison
+# after CONVERT_MAX_ATTEMPTS). Everything else still runs in ``sandbox.run_forked``.
+INLINE_FORMATS = frozenset({"png", "jpeg", "gif", "bmp", "webp"})
+INLINE_MAX_BYTES = 1024 * 1024
+INLINE_MAX_PIXELS = 1_000_000
+_BOUNDED_CONVERT = ImageConverter.convert
 
 
 def worker_token() -> str:
@@ -152,7 +167,7 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
     converters.preload()
     timeout = float(settings.FILECONVERT["CONVERT_TIMEOUT_SECONDS"])
     with contextlib.ExitStack() as stack:
-        src, _size, _digest = stack.enter_context(local_copy(job.source))
+        src, src_size, _digest = stack.enter_context(local_copy(job.source))
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR, prefix="conv-")))
         extra: list[tuple[Path, str]] = []
         for file_id in job.options.get("merge_with") or []:
@@ -175,7 +190,11 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
             return converters.run_route(route, Path(src), options, ctx, work)
 
         try:
-            result = sandbox.run_forked(convert, timeout=timeout, memory_bytes=route.memory_bytes(), on_message=_Progress(job))
+            if not extra and _inline_bounded(route, Path(src), src_size, options):
+                result = _run_inline(convert)
+            else:
+                memory = route.memory_bytes()
+                result = sandbox.run_forked(convert, timeout=timeout, memory_bytes=memory, on_message=_Progress(job))
         except JobReleased:  # canceled meanwhile: the child is already killed, its files go with `work`
             return "canceled"
         if result.error:
@@ -203,6 +222,40 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
             storage.delete(key)
         return "skipped"
     return "succeeded"
+
+
+def _inline_bounded(route: converters.Route, src: Path, size: int, options: dict[str, Any]) -> bool:
+    """True when the conversion is provably small (see INLINE_*): checked on the header only."""
+    if len(route.steps) != 1 or size > INLINE_MAX_BYTES:
+        return False
+    step = route.steps[0]
+    if step.source not in INLINE_FORMATS or step.target not in INLINE_FORMATS:
+        return False
+    # The bound is a property of this converter's code: a subclass or a replaced ``convert`` forks.
+    if type(step.converter) is not ImageConverter or ImageConverter.convert is not _BOUNDED_CONVERT:
+        return False
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(src, formats=[PIL_NAMES[step.source]]) as image:  # header only, no pixels decoded
+                if getattr(image, "n_frames", 1) != 1:
+                    return False
+                width, height = image.size
+    except Exception:  # noqa: BLE001  unreadable or suspicious: the sandbox reports it properly
+        return False
+    box = target_size((width, height), options) or (width, height)
+    return 0 < width * height <= INLINE_MAX_PIXELS and max(box) * max(box) <= INLINE_MAX_PIXELS
+
+
+def _run_inline(convert: Any) -> sandbox.ForkedResult:
+    """``convert`` in this process, its outcome shaped like ``run_forked``'s."""
+    try:
+        return sandbox.ForkedResult(convert(lambda _message: None), None, False)
+    except Exception as exc:  # noqa: BLE001  reported like the sandboxed child reports it
+        error = {"type": type(exc).__name__, "code": getattr(exc, "code", None), "message": str(exc)[:2000]}
+        return sandbox.ForkedResult(None, error, False)
 
 
 def job_noop(*, job_id: str) -> str:

@@ -194,8 +194,6 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
     The job row is locked, so a cancel or a second delivery cannot interleave; returns
     None (and the caller drops the bytes) when the job is no longer ours to finish.
     """
-    from uploads.services import enqueue_processing
-
     with transaction.atomic():
         locked = ConversionJob.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING).first()
         if locked is None or locked.claimed_by != job.claimed_by:
@@ -218,6 +216,7 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
             status=FileStatus.PROCESSING,
             visibility=job.visibility,
             confirmed_at=now,
+            process_enqueued_at=now,  # in this commit: the uploads sweeper republishes if the message is lost
             expires_at=source.expires_at,
             metadata={
                 "conversion": {
@@ -240,8 +239,18 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
             details={"result_id": output.pk, "size": size, "target_format": job.target_format},
         )
         # The output goes through the same pipeline as an upload: summary, thumbnail, review.
-        transaction.on_commit(lambda: enqueue_processing(output.pk))
+        # (What uploads.services.enqueue_processing does, without its own UPDATE and commit.)
+        transaction.on_commit(lambda: _publish_processing(output.pk))
     return output
+
+
+def _publish_processing(file_id: str) -> None:
+    from uploads.tasks import process_file
+
+    try:
+        process_file.delay(file_id)
+    except Exception:  # broker down: file_reprocess_if_stuck publishes it again (process_enqueued_at is set)
+        logger.exception("could not publish processing of a conversion output", extra={"file_id": file_id})
 
 
 def job_fail(*, job: ConversionJob, code: str, message: str) -> bool:
