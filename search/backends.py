@@ -20,6 +20,7 @@ the text and turns only the markers into ``<mark>``.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery
 from django.db import connection
 from django.db.models import QuerySet
-from django.db.models.functions import Left
+from django.db.models.functions import Collate, Left
 
 from search.extract import MARK_END, MARK_START
 from search.models import SearchDocument
@@ -40,6 +41,9 @@ TEXT_CONFIG = "english"
 SEARCHABLE_REVIEW_STATES = (ReviewState.APPROVED, ReviewState.NOT_REQUIRED)
 SNIPPET_SOURCE_CHARS = 100_000  # ts_headline reparses its input: bound the work per hit
 BULK_BATCH = 1000
+# Window by sorting every match when matches**2 <= ratio * window * files (PostgresBackend._sort_window):
+# a row walked costs ~0.7x a match sorted (bench/search.py), so this is where the two meet.
+SORT_WALK_RATIO = 0.7
 UPDATED_FIELDS = ["organization", "title", "body", "fields", "content_sha256", "truncated", "error_code", "indexed_at"]
 
 
@@ -219,18 +223,45 @@ class PostgresBackend:
     def _tsquery(self, query: ParsedQuery) -> SearchQuery:
         return SearchQuery(query.raw, search_type="websearch", config=TEXT_CONFIG)
 
+    def _sort_window(self, matches: QuerySet[SearchDocument], organization_id: str) -> bool:
+        """Whether to find the window by sorting every match (True) or by walking the organization's
+        files newest first until the window is full (False), from the planner's own row estimates.
+
+        Walking tests about ``window * files / matches`` rows (a heap row and its vector each);
+        sorting fetches every match's row from the GIN bitmap and keeps the newest ``window``. The
+        planner costs the two close together and walks for a word in a few percent of documents,
+        which really takes ~3x longer (decision 0005), so the choice is made here: sort when
+        ``matches**2 <= SORT_WALK_RATIO * window * files``. One EXPLAIN (planning only, ~1 ms).
+        """
+        org_sql, org_params = (
+            indexed_documents(organization_id, Filters(), org_as_range=True).values("id").query.sql_with_params()
+        )
+        match_sql, match_params = matches.values("id").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) ({match_sql}) UNION ALL ({org_sql})", [*match_params, *org_params])
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        estimated_matches, files = (child["Plan Rows"] for child in plan[0]["Plan"]["Plans"])
+        return estimated_matches**2 <= SORT_WALK_RATIO * rank_window() * files
+
     def ranked(
         self, *, organization_id: str, query: ParsedQuery, filters: Filters, after: tuple[float, str] | None, limit: int
     ) -> list[tuple[str, float]]:
         tsquery = self._tsquery(query)
-        # The window is the newest files' matches (ORDER BY file_id DESC LIMIT); only its rows are scored,
-        # in the outer query, whatever plan finds the matches.
-        window = (
-            indexed_documents(organization_id, filters, org_as_range=True)
-            .filter(vector=tsquery)
-            .order_by("-organization_id", "-file_id")
-            .values("file_id", "vector")[: rank_window()]
-        )
+        matches = indexed_documents(organization_id, filters, org_as_range=True).filter(vector=tsquery)
+        # The window is the newest files' matches (file_id descending, at most SEARCH_RANK_WINDOW);
+        # only its rows are scored, in the outer query, whichever way the window is found.
+        if self._sort_window(matches, organization_id):
+            # Every match from the GIN bitmap, sorted on the file id alone (one organization);
+            # COLLATE "C" keeps any index on file_id out of it (ULIDs sort alike under every collation).
+            newest_first = [Collate("file_id", "C").desc()]
+        else:
+            # Walk (organization, file) backwards (the organization is a one-value range: see
+            # indexed_documents), testing rows until the window is full: few rows for a common word.
+            # (The planner may still prefer the bitmap and a sort, for a rare word.)
+            newest_first = ["-organization_id", "-file_id"]
+        window = matches.order_by(*newest_first).values("file_id", "vector")[: rank_window()]
         window_sql, window_params = window.query.sql_with_params()
         keyset, keyset_params = "", []
         if after is not None:

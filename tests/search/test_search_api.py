@@ -419,3 +419,69 @@ def test_a_stale_row_shortens_its_page_but_not_the_listing(member, no_review, pu
         if not cursor:
             break
     assert sorted(seen) == sorted(set(made) - {hidden})
+
+
+class TestRankWindowOnPostgres:
+    """PostgreSQL finds the window (the newest SEARCH_RANK_WINDOW matches) either by walking the
+    organization's files newest first or by sorting every match; the choice is a cost, never a result."""
+
+    @pytest.fixture(autouse=True)
+    def postgres_only(self, db):
+        if connection.vendor != "postgresql":
+            pytest.skip("the two window strategies are PostgreSQL's")
+
+    @pytest.fixture
+    def ocelots(self, member, outsider, no_review, put, settings) -> list[StoredFile]:
+        made = [
+            put(member, f"o{i}.txt", ("ocelot " * (i % 3 + 1) + "prowls\n").encode(), **({"dataset": "Cats"} if i % 2 else {}))
+            for i in range(6)
+        ]
+        put(outsider, "theirs.txt", b"ocelot ocelot ocelot ocelot\n")  # the newest and best, another tenant's
+        StoredFile.objects.filter(pk=made[4].pk).update(status=FileStatus.STAGED)  # its index row is left behind
+        settings.FILECONVERT = {**settings.FILECONVERT, "SEARCH_RANK_WINDOW": 4}
+        return made
+
+    @staticmethod
+    def listing(member, monkeypatch, *, sort: bool, **params) -> list[tuple[str, float]]:
+        from search.backends import PostgresBackend
+
+        monkeypatch.setattr(PostgresBackend, "_sort_window", lambda self, matches, organization_id: sort)
+        seen, cursor = [], None
+        while True:
+            page = search(member, "ocelot", limit=2, **params, **({"cursor": cursor} if cursor else {}))
+            seen += [(hit["id"], hit["score"]) for hit in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return seen
+
+    def test_sorting_and_walking_give_the_same_pages(self, member, monkeypatch, ocelots):
+        cats = Dataset.objects.get(organization=member.org, name="Cats")
+        for params in ({}, {"dataset": cats.pk}):
+            walked = self.listing(member, monkeypatch, sort=False, **params)
+            assert self.listing(member, monkeypatch, sort=True, **params) == walked
+            scores = [score for _, score in walked]
+            assert scores == sorted(scores, reverse=True)
+        # The newest 4 of the organization's matches; the stale one takes its place in the window.
+        assert {file_id for file_id, _ in self.listing(member, monkeypatch, sort=True)} == {
+            ocelots[5].pk,
+            ocelots[3].pk,
+            ocelots[2].pk,
+        }
+        assert {file_id for file_id, _ in self.listing(member, monkeypatch, sort=True, dataset=cats.pk)} == {
+            ocelots[5].pk,
+            ocelots[3].pk,
+            ocelots[1].pk,
+        }
+
+    def test_the_choice_follows_the_planner_estimates(self, member, monkeypatch, ocelots):
+        from search import backends
+
+        backend = backends.PostgresBackend()
+        cats = Dataset.objects.get(organization=member.org, name="Cats")
+        tsquery = backend._tsquery(backends.parse_query("ocelot"))
+        for filters in (backends.Filters(), backends.Filters(dataset_id=cats.pk)):
+            matches = backends.indexed_documents(member.org.pk, filters, org_as_range=True).filter(vector=tsquery)
+            monkeypatch.setattr(backends, "SORT_WALK_RATIO", 0.0)  # no match count is small enough: walk
+            assert backend._sort_window(matches, member.org.pk) is False
+            monkeypatch.setattr(backends, "SORT_WALK_RATIO", 1e9)
+            assert backend._sort_window(matches, member.org.pk) is True
