@@ -18,18 +18,26 @@ app.autodiscover_tasks()
 app.conf.CELERY_DB_REUSE_MAX = 2**62
 
 
-@signals.task_prerun.connect
-def _usable_connections_before_task(**_kwargs: object) -> None:
-    from django.db import close_old_connections
+def _in_worker(task: object) -> bool:
+    # A task applied eagerly runs inside its caller (a request, a test's transaction): the
+    # caller owns the connection, as with Celery's own fixup.
+    return not getattr(getattr(task, "request", None), "is_eager", False)
 
-    close_old_connections()
+
+@signals.task_prerun.connect
+def _usable_connections_before_task(task: object = None, **_kwargs: object) -> None:
+    if _in_worker(task):
+        from django.db import close_old_connections
+
+        close_old_connections()
 
 
 @signals.task_postrun.connect
-def _expire_connections_after_task(**_kwargs: object) -> None:
-    from django.db import close_old_connections
+def _expire_connections_after_task(task: object = None, **_kwargs: object) -> None:
+    if _in_worker(task):
+        from django.db import close_old_connections
 
-    close_old_connections()
+        close_old_connections()
 
 
 @app.task(name="fileconvert.ping")
