@@ -122,3 +122,15 @@ def median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def plain_write(path: Path, block: bytes, blocks: int) -> float:
+    """The same bytes, written and made durable (fsync), as the upload path does: the baseline of the upload benches."""
+    started = time.perf_counter()
+    with open(path, "wb", buffering=0) as fh:
+        for _ in range(blocks):
+            fh.write(block)
+        os.fsync(fh.fileno())
+    elapsed = time.perf_counter() - started
+    path.unlink()
+    return elapsed

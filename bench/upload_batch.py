@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._server import PY, ROOT, BenchServer, median
+from bench._server import PY, ROOT, BenchServer, median, plain_write
 
 BLOCK = 1024 * 1024
 
@@ -54,17 +54,6 @@ def multipart_upload(server: BenchServer, name: str, block: bytes, blocks: int) 
     if response.status != 201:
         raise RuntimeError(f"upload failed: {response.status} {payload}")
     return elapsed, payload["data"]
-
-
-def plain_write(path: Path, block: bytes, blocks: int) -> float:
-    started = time.perf_counter()
-    with open(path, "wb", buffering=0) as fh:
-        for _ in range(blocks):
-            fh.write(block)
-        os.fsync(fh.fileno())
-    elapsed = time.perf_counter() - started
-    path.unlink()
-    return elapsed
 
 
 def many_small(server: BenchServer, files: int, size: int, concurrency: int) -> tuple[float, list[float], list[str]]:

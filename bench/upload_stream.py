@@ -19,21 +19,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._server import BenchServer, median, proc_io, proc_status
+from bench._server import BenchServer, median, plain_write, proc_io, proc_status
 
 BLOCK = 1024 * 1024
-
-
-def plain_write(path: Path, block: bytes, blocks: int) -> float:
-    """The same bytes, written and made durable (fsync), as the upload path does."""
-    started = time.perf_counter()
-    with open(path, "wb", buffering=0) as fh:
-        for _ in range(blocks):
-            fh.write(block)
-        os.fsync(fh.fileno())
-    elapsed = time.perf_counter() - started
-    path.unlink()
-    return elapsed
 
 
 def api_upload(server: BenchServer, block: bytes, blocks: int) -> tuple[float, dict]:
