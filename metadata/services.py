@@ -177,20 +177,7 @@ def _store_version(
             locked.storage_key, locked.size, locked.sha256 = key, written.size, written.sha256
             locked.content_type, locked.kind, locked.metadata = written.mime, written.kind, summary
             locked.save(update_fields=["storage_key", "size", "sha256", "content_type", "kind", "metadata"])
-            edit = MetadataEdit.objects.create(
-                id=edit_id,
-                organization_id=locked.organization_id,
-                file=locked,
-                source=locked,
-                version=version,
-                previous_sha256=old_sha,
-                sha256=written.sha256,
-                size=written.size,
-                actor=actor.user,
-                operations=ops,
-                changed=written.report["changed"],
-                skipped=written.report["skipped"],
-            )
+            edit = _record_edit(actor, locked, locked, written, ops, version=version, previous_sha256=old_sha, id=edit_id)
             audit_record(
                 org=actor.org,
                 actor=actor,
@@ -204,6 +191,34 @@ def _store_version(
         _delete_quietly(key)
         raise
     return EditOutcome(file=locked, edit=edit, changed=written.report["changed"], skipped=written.report["skipped"])
+
+
+def _record_edit(
+    actor: Identity,
+    file: StoredFile,
+    source: StoredFile,
+    written: _Written,
+    ops: dict[str, Any],
+    *,
+    version: int,
+    previous_sha256: str,
+    **extra: Any,
+) -> MetadataEdit:
+    """The version-history row of one edit (in place, or ``as_copy`` into a new file)."""
+    return MetadataEdit.objects.create(
+        organization_id=source.organization_id,
+        file=file,
+        source=source,
+        version=version,
+        previous_sha256=previous_sha256,
+        sha256=written.sha256,
+        size=written.size,
+        actor=actor.user,
+        operations=ops,
+        changed=written.report["changed"],
+        skipped=written.report["skipped"],
+        **extra,
+    )
 
 
 def _store_copy(actor: Identity, source: StoredFile, written: _Written, ops: dict[str, Any]) -> EditOutcome:
@@ -235,20 +250,7 @@ def _store_copy(actor: Identity, source: StoredFile, written: _Written, ops: dic
                 confirmed_at=timezone.now(),
                 expires_at=source.expires_at,
             )
-            edit = MetadataEdit.objects.create(
-                organization_id=source.organization_id,
-                file=copy,
-                source=source,
-                version=1,
-                as_copy=True,
-                previous_sha256=source.sha256,
-                sha256=written.sha256,
-                size=written.size,
-                actor=actor.user,
-                operations=ops,
-                changed=written.report["changed"],
-                skipped=written.report["skipped"],
-            )
+            edit = _record_edit(actor, copy, source, written, ops, version=1, previous_sha256=source.sha256, as_copy=True)
             audit_record(
                 org=actor.org,
                 actor=actor,
