@@ -3,13 +3,22 @@
 Writers stream: bytes go to storage chunk by chunk (a temporary file renamed into
 place on disk; a multipart upload on S3), so memory stays flat whatever the size,
 and nothing is visible at the final key until ``commit``.
+
+A large body of known size on local disk goes through ``DirectWriter`` (decision 0006):
+``O_DIRECT`` writes from a small ring of aligned buffers, on a writer thread, while the
+request thread receives and hashes the next buffer. The bytes skip the page cache (no
+copy into it, no cache pollution, nothing left to flush at ``commit``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
+import mmap
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -19,6 +28,8 @@ from django.core.files.storage import FileSystemStorage, default_storage
 
 S3_PART_SIZE = 8 * 1024 * 1024  # S3 minimum is 5 MiB for every part but the last
 READ_CHUNK = 1024 * 1024
+DIRECT_BUFFER = 4 * 1024 * 1024  # one O_DIRECT write; a multiple of any block size
+DIRECT_BUFFERS = 3  # one being filled, up to two being written
 
 
 class StorageWriter(Protocol):
@@ -42,16 +53,21 @@ def local_path(key: str) -> Path:
     return Path(default_storage.path(key))
 
 
+def _partial_path() -> Path:
+    # Same file system as the final path, so commit is a rename, not a copy.
+    partial = Path(settings.MEDIA_ROOT) / ".partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=partial, prefix="up-")
+    os.close(fd)
+    return Path(name)
+
+
 class LocalWriter:
     def __init__(self, key: str) -> None:
         self.key = key
         self.final = local_path(key)
-        partial = Path(settings.MEDIA_ROOT) / ".partial"
-        partial.mkdir(parents=True, exist_ok=True)
-        # Same file system as the final path, so commit is a rename, not a copy.
-        fd, name = tempfile.mkstemp(dir=partial, prefix="up-")
-        self._tmp = Path(name)
-        self._fh: IO[bytes] = os.fdopen(fd, "wb", buffering=0)
+        self._tmp = _partial_path()
+        self._fh: IO[bytes] = open(self._tmp, "wb", buffering=0)  # noqa: SIM115 - closed by commit/abort
         self.bytes_written = 0
 
     def write(self, chunk: bytes) -> None:
@@ -67,18 +83,175 @@ class LocalWriter:
         # Durable before visible: a row is confirmed only after this returns.
         os.fsync(self._fh.fileno())
         self._fh.close()
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp, self.final)
-        dir_fd = os.open(self.final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _publish(self._tmp, self.final)
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
             self._fh.close()
         self._tmp.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Rename a durable temporary file to its key and make the rename durable too."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)
+    dir_fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class DirectWriter:
+    """A local writer for large bodies: ``O_DIRECT`` writes on a thread, from a ring of buffers.
+
+    The caller either ``write``s chunks (copied into the current buffer) or fills
+    ``buffer()`` in place and calls ``advance`` (one copy fewer: ``uploads.services.stream_into``
+    receives from the socket straight into it). A full buffer is handed to the writer
+    thread and the next free one is taken; memory is ``DIRECT_BUFFERS`` x ``DIRECT_BUFFER``
+    whatever the size. Only full buffers are written until ``commit``, so every write
+    is aligned; the last one is padded to the block size and the file truncated back.
+    A file system that refuses ``O_DIRECT`` (tmpfs, some network mounts) is written
+    through the page cache instead, by the same thread.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.final = local_path(key)
+        self._tmp = _partial_path()
+        self.direct = True
+        try:
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_DIRECT)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                self._tmp.unlink(missing_ok=True)
+                raise
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+            self.direct = False
+        self._block = max(4096, os.fstat(self._fd).st_blksize)
+        self._buffers = [mmap.mmap(-1, DIRECT_BUFFER) for _ in range(DIRECT_BUFFERS)]
+        self._free = list(range(1, DIRECT_BUFFERS))
+        self._queue: list[tuple[int, int, int] | None] = []
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._current = 0
+        self._filled = 0
+        self._offset = 0  # file offset of the current buffer
+        self.bytes_written = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"direct-writer-{key}", daemon=True)
+        self._thread.start()
+
+    # -- the caller's side ------------------------------------------------------------
+
+    def buffer(self) -> memoryview:
+        """The unfilled rest of the current buffer: fill some of it, then ``advance``."""
+        return memoryview(self._buffers[self._current])[self._filled :]
+
+    def advance(self, count: int) -> None:
+        if count < 0 or self._filled + count > DIRECT_BUFFER:
+            raise ValueError("advance beyond the buffer")
+        self._filled += count
+        self.bytes_written += count
+        if self._filled == DIRECT_BUFFER:
+            self._hand_over()
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk).cast("B")
+        while view:
+            room = self.buffer()
+            count = min(len(room), len(view))
+            room[:count] = view[:count]
+            view = view[count:]
+            self.advance(count)
+
+    def _hand_over(self) -> None:
+        with self._cond:
+            self._raise_error()
+            self._queue.append((self._current, self._filled, self._offset))
+            self._offset += self._filled
+            self._cond.notify_all()
+            while not self._free and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+            self._current = self._free.pop()
+            self._filled = 0
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise OSError(f"writing {self.key} failed: {self._error}") from self._error
+
+    def commit(self) -> None:
+        size = self._offset + self._filled
+        if self._filled:
+            padded = -(-self._filled // self._block) * self._block
+            memoryview(self._buffers[self._current])[self._filled : padded] = bytes(padded - self._filled)
+            self._filled = padded
+            self._hand_over()
+        self._stop()
+        self._raise_error()
+        if self._offset != size:
+            os.ftruncate(self._fd, size)
+        os.fsync(self._fd)  # metadata and the size; the data went past the cache
+        os.close(self._fd)
+        self._closed = True
+        self._release()
+        _publish(self._tmp, self.final)
+
+    def abort(self) -> None:
+        self._stop()
+        if not self._closed:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._closed = True
+        self._release()
+        self._tmp.unlink(missing_ok=True)
+
+    def _stop(self) -> None:
+        with self._cond:
+            self._queue.append(None)
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _release(self) -> None:
+        for buf in self._buffers:
+            with contextlib.suppress(BufferError):  # a caller's view still open: the GC frees it
+                buf.close()
+
+    # -- the writer thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                item = self._queue.pop(0)
+            if item is None:
+                return
+            index, length, offset = item
+            try:
+                if self._error is None:
+                    self._pwrite_all(memoryview(self._buffers[index])[:length], offset)
+            except Exception as exc:  # noqa: BLE001 - any failure reaches the caller at its next hand-over
+                self._error = exc
+            with self._cond:
+                self._free.append(index)
+                self._cond.notify_all()
+
+    def _pwrite_all(self, view: memoryview, offset: int) -> None:
+        while view:
+            try:
+                written = os.pwrite(self._fd, view, offset)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or not self.direct:
+                    raise
+                # The file system takes O_DIRECT at open but not this write: go through the cache.
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+                self.direct = False
+                continue
+            if not written:
+                raise OSError("the file system accepted no bytes")
+            view, offset = view[written:], offset + written
 
 
 class S3Writer:
@@ -125,8 +298,15 @@ class S3Writer:
             self._upload_id = None
 
 
-def open_writer(key: str, content_type: str = "application/octet-stream") -> StorageWriter:
-    return S3Writer(key, content_type) if is_s3() else LocalWriter(key)
+def open_writer(key: str, content_type: str = "application/octet-stream", *, size_hint: int | None = None) -> StorageWriter:
+    """A writer for ``key``; ``size_hint`` (the announced size) picks ``DirectWriter`` for
+    large bodies on local disk (``settings.FILECONVERT["DIRECT_WRITE_MIN_BYTES"]``, 0 = never)."""
+    if is_s3():
+        return S3Writer(key, content_type)
+    threshold = settings.FILECONVERT.get("DIRECT_WRITE_MIN_BYTES", 0)
+    if threshold and size_hint is not None and size_hint >= threshold:
+        return DirectWriter(key)
+    return LocalWriter(key)
 
 
 def open_reader(key: str) -> IO[bytes]:

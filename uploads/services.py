@@ -207,9 +207,16 @@ def stream_into(
     head = b""
     started = time.perf_counter()
     fill = getattr(stream, "readinto_full", None)  # fileconvert.wsgi_input.SocketBody: no copies
-    buffer = memoryview(bytearray(STREAM_CHUNK)) if fill else None
+    in_place = getattr(writer, "buffer", None) if fill else None  # storage.DirectWriter: received into its buffer
+    buffer = memoryview(bytearray(STREAM_CHUNK)) if fill and not in_place else None
     while True:
-        chunk = buffer[: fill(buffer)] if fill else stream.read(STREAM_CHUNK)  # type: ignore[index]
+        if in_place:
+            room = in_place()
+            chunk = room[: fill(room)]
+        elif fill:
+            chunk = buffer[: fill(buffer)]  # type: ignore[index]
+        else:
+            chunk = stream.read(STREAM_CHUNK)
         if not chunk:
             break
         total += len(chunk)
@@ -218,7 +225,10 @@ def stream_into(
         if len(head) < 8192:
             head += bytes(chunk[: 8192 - len(head)])
         digest.update(chunk)
-        writer.write(chunk)
+        if in_place:
+            writer.advance(len(chunk))  # type: ignore[attr-defined]
+        else:
+            writer.write(chunk)
     if expected_length is not None and total != expected_length:
         raise BadRequest(f"The body ended after {total} of {expected_length} bytes.", code="INCOMPLETE_BODY")
     return Received(size=total, sha256=digest.hexdigest(), seconds=time.perf_counter() - started, head=head)
@@ -235,7 +245,9 @@ def file_receive_stream(
         if file.status == FileStatus.UPLOADING:
             raise Conflict("Bytes for this upload are already being received.", code="UPLOAD_IN_PROGRESS")
         raise Conflict("This upload already has its bytes.", code="ALREADY_UPLOADED")
-    writer = storage.open_writer(file.storage_key, file.claimed_content_type or "application/octet-stream")
+    writer = storage.open_writer(
+        file.storage_key, file.claimed_content_type or "application/octet-stream", size_hint=content_length
+    )
     try:
         limit, limit_code = upload_limit_and_code(actor.org)
         if content_length is not None and content_length > limit:
