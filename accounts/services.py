@@ -59,7 +59,8 @@ def _conf(name: str) -> Any:
 
 def audit_record(
     *,
-    org: Organization,
+    org: Organization | None = None,
+    org_id: str = "",
     actor: Identity | None,
     action: str,
     target: Any = None,
@@ -71,8 +72,12 @@ def audit_record(
         target_type = target_type or target._meta.model_name
         target_id = target_id or str(target.pk)
     user = actor.user if actor else None
+    # By id when the caller has no Organization loaded (a worker finishing a job): no query for it.
+    owner = {"organization": org} if org is not None else {"organization_id": org_id}
+    if not (org is not None or org_id):
+        raise ValueError("audit_record needs org or org_id")
     return AuditEvent.objects.create(
-        organization=org,
+        **owner,
         actor=user,
         actor_label=actor.label if actor else "system",
         action=action,

@@ -101,9 +101,13 @@ class BenchEnv:
         time.sleep(4)  # the pool forks and connects
         return proc
 
-    def start_web(self, *, workers: int = 1) -> int:
+    def start_web(self, *, workers: int = 1, park_uploads_processing: bool = False) -> int:
+        """gunicorn; with ``park_uploads_processing`` the processing of what it stores (a
+        ``POST /api/convert`` source) goes to the parked queue, not to the bench's workers."""
         port = free_port()
         env = {**self.env, "WEB_CONCURRENCY": str(workers), "WEB_THREADS": "1"}
+        if park_uploads_processing:
+            env["DJANGO_SETTINGS_MODULE"] = "bench._settings"
         cmd = [str(Path(PY).parent / "gunicorn"), "fileconvert.wsgi", "-c", str(ROOT / "fileconvert/gunicorn_conf.py")]
         cmd += ["-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"]
         self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL))
@@ -157,3 +161,41 @@ def identity() -> Any:
         mode=MODE_API_KEY,
         scopes=ROLE_SCOPES[membership.role],
     )
+
+
+def cpu_seconds_by_group() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this machine's processes, grouped as the
+    benches read them: this bench process, Celery workers, gunicorn, PostgreSQL, Redis,
+    and everything else (kernel threads included). Exited processes are not counted, so
+    take differences across a phase in which the groups' processes stay alive."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups = {"bench": 0.0, "celery": 0.0, "gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "other": 0.0}
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="ignore")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(entry.name) == me:
+            group = "bench"
+        elif "celery" in cmdline:
+            group = "celery"
+        elif "gunicorn" in cmdline:
+            group = "gunicorn"
+        elif "postgres" in cmdline or "postgres" in stat.split(" ", 2)[1]:
+            group = "postgres"
+        elif "redis" in cmdline:
+            group = "redis"
+        else:
+            group = "other"
+        groups[group] += used
+    return groups
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before[k] for k in before}

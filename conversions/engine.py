@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -72,24 +72,67 @@ def _process_gone(token: str) -> bool:
     return False
 
 
+def _update_returning() -> bool:
+    """UPDATE ... RETURNING: PostgreSQL, SQLite >= 3.35 (not MariaDB, whose RETURNING is INSERT/DELETE only)."""
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and connection.Database.sqlite_version_info >= (3, 35)
+
+
+def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
+    """The queued -> running conditional UPDATE that also returns the claimed row: one
+    statement (and one commit) instead of the UPDATE and a SELECT. The source file and the
+    organization are not joined; ``job.source`` loads on first use (a no-op job never
+    needs it), the organization is used by id."""
+    meta = ConversionJob._meta
+    fields = meta.concrete_fields
+    qn = connection.ops.quote_name
+    c = {name: qn(meta.get_field(name).column) for name in ("id", "status", "claimed_by", "attempts", "progress", "started_at")}
+    table, returning = qn(meta.db_table), ", ".join(qn(f.column) for f in fields)
+    sql = f"""
+        UPDATE {table}
+        SET {c["status"]} = %s, {c["claimed_by"]} = %s, {c["attempts"]} = {c["attempts"]} + 1, {c["progress"]} = 0,
+            {c["started_at"]} = %s
+        WHERE {c["id"]} = %s AND {c["status"]} = %s
+        RETURNING {returning}
+    """  # noqa: S608 - quoted names from the model's meta; every value is a parameter
+    started_at = meta.get_field("started_at").get_db_prep_value(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [JobStatus.RUNNING.value, token, started_at, job_id, JobStatus.QUEUED.value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for field, value in zip(fields, row, strict=True):
+        expression = field.get_col(meta.db_table)
+        for convert in connection.ops.get_db_converters(expression) + expression.get_db_converters(connection):
+            value = convert(value, expression, connection)
+        values.append(value)
+    return ConversionJob.from_db(connection.alias, [f.attname for f in fields], values)
+
+
 def job_claim(job_id: str) -> ConversionJob | None:
     """queued -> running (attempts + 1); also takes over a running job whose process died."""
     token = worker_token()
     claim = {"status": JobStatus.RUNNING, "claimed_by": token, "attempts": F("attempts") + 1, "progress": 0}
-    done = ConversionJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(started_at=timezone.now(), **claim)
+    if _update_returning():
+        claimed = _claim_queued_returning(job_id, token)
+        if claimed is not None:
+            return claimed
+    elif ConversionJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(started_at=timezone.now(), **claim):
+        return ConversionJob.objects.select_related("source").get(pk=job_id)
+    current = ConversionJob.objects.filter(pk=job_id).values_list("status", "claimed_by").first()
+    if current is None or current[0] != JobStatus.RUNNING or not current[1] or current[1] == token:
+        return None
+    if not _process_gone(current[1]):
+        return None
+    # Redelivered after the worker process died (acks_late): take the job over, once.
+    done = ConversionJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, claimed_by=current[1]).update(
+        started_at=timezone.now(), **claim
+    )
     if not done:
-        current = ConversionJob.objects.filter(pk=job_id).values_list("status", "claimed_by").first()
-        if current is None or current[0] != JobStatus.RUNNING or not current[1] or current[1] == token:
-            return None
-        if not _process_gone(current[1]):
-            return None
-        # Redelivered after the worker process died (acks_late): take the job over, once.
-        done = ConversionJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, claimed_by=current[1]).update(
-            started_at=timezone.now(), **claim
-        )
-        if not done:
-            return None
-    return ConversionJob.objects.select_related("source", "organization").get(pk=job_id)
+        return None
+    return ConversionJob.objects.select_related("source").get(pk=job_id)
 
 
 class JobReleased(Exception):
@@ -112,10 +155,17 @@ class _Progress:
         value = max(0, min(99, message["progress"]))
         now = time.monotonic()
         if value > self.value and now - self.last_write >= PROGRESS_INTERVAL:
+            try:
+                with transaction.atomic():  # a savepoint when nested: a failure leaves the caller's transaction usable
+                    still_ours = ConversionJob.objects.filter(
+                        pk=self.job.pk, status=JobStatus.RUNNING, claimed_by=self.job.claimed_by
+                    ).update(progress=value)
+            except OperationalError:
+                # Progress is advisory: a locked or briefly unreachable database must not end
+                # the conversion. The next message tries again (and checks the claim then).
+                logger.info("progress write skipped", extra={"job_id": self.job.pk}, exc_info=True)
+                return
             self.value, self.last_write = value, now
-            still_ours = ConversionJob.objects.filter(
-                pk=self.job.pk, status=JobStatus.RUNNING, claimed_by=self.job.claimed_by
-            ).update(progress=value)
             if not still_ours:
                 raise JobReleased()
 
@@ -270,7 +320,7 @@ def job_noop(*, job_id: str) -> str:
         if done:
             from accounts.services import audit_record
 
-            audit_record(org=job.organization, actor=None, action="conversion.succeed", target=job, details={"noop": True})
+            audit_record(org_id=job.organization_id, actor=None, action="conversion.succeed", target=job, details={"noop": True})
     return "succeeded" if done else "skipped"
 
 

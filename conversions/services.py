@@ -23,7 +23,7 @@ from conversions.selectors import detect_format
 from fileconvert.errors import Conflict, NotFound, Unprocessable
 from fileconvert.names import sanitize_filename
 from uploads.models import FileStatus, StoredFile, Visibility
-from uploads.services import quota_check
+from uploads.services import publish_processing, quota_check
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,9 @@ def job_create(
     chosen = visibility or source.visibility
     if chosen not in Visibility.values:
         raise Unprocessable("visibility is invalid.", code="VALIDATION_ERROR", fields={"visibility": list(Visibility.values)})
-    with transaction.atomic():
+    # No savepoint when nested (POST /api/convert wraps this with the source's rows): nothing
+    # here raises except the database, and then the caller's whole transaction is lost anyway.
+    with transaction.atomic(savepoint=False):
         job = ConversionJob.objects.create(
             organization=actor.org,
             source=source,
@@ -239,18 +241,8 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
             details={"result_id": output.pk, "size": size, "target_format": job.target_format},
         )
         # The output goes through the same pipeline as an upload: summary, thumbnail, review.
-        # (What uploads.services.enqueue_processing does, without its own UPDATE and commit.)
-        transaction.on_commit(lambda: _publish_processing(output.pk))
+        transaction.on_commit(lambda: publish_processing(output.pk))
     return output
-
-
-def _publish_processing(file_id: str) -> None:
-    from uploads.tasks import process_file
-
-    try:
-        process_file.delay(file_id)
-    except Exception:  # broker down: file_reprocess_if_stuck publishes it again (process_enqueued_at is set)
-        logger.exception("could not publish processing of a conversion output", extra={"file_id": file_id})
 
 
 def job_fail(*, job: ConversionJob, code: str, message: str) -> bool:
@@ -260,7 +252,7 @@ def job_fail(*, job: ConversionJob, code: str, message: str) -> bool:
         )
         if done:
             audit_record(
-                org=job.organization,
+                org_id=job.organization_id,
                 actor=None,
                 action="conversion.fail",
                 target=job,

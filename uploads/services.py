@@ -361,6 +361,18 @@ def enqueue_processing(file_id: str) -> None:
     process_file.delay(file_id)
 
 
+def publish_processing(file_id: str) -> None:
+    """Publish processing of a file whose row already has ``process_enqueued_at`` (set in the
+    commit that created it): no UPDATE and commit of its own; a lost message is the sweeper's
+    (``file_reprocess_if_stuck``)."""
+    from uploads.tasks import process_file
+
+    try:
+        process_file.delay(file_id)
+    except Exception:  # broker down at commit: the sweeper publishes it again
+        logger.exception("could not publish processing", extra={"file_id": file_id})
+
+
 def file_abort(*, actor: Identity, file: StoredFile) -> None:
     """Cancel an upload whose bytes are not confirmed; its row, task and upload go."""
     with transaction.atomic():
@@ -571,10 +583,13 @@ def files_from_streamed_parts(
     upload_name: str = "",
     dataset: Dataset | None = None,
     visibility: str | None = None,
+    publish: bool = True,
 ) -> tuple[Upload, list[StoredFile]]:
     """Rows for bytes a multipart request already streamed into storage.
 
-    The caller removes the stored parts if this raises (nothing is recorded then).
+    The caller removes the stored parts if this raises (nothing is recorded then). With
+    ``publish=False`` the caller publishes processing (``publish_processing``) itself, on
+    commit: POST /api/convert publishes its job first.
     """
     if not parts:
         raise ValidationFailed("No file was sent.", fields={"files": ["at least one file is required"]})
@@ -605,6 +620,7 @@ def files_from_streamed_parts(
                 status=FileStatus.PROCESSING,
                 visibility=visibility,
                 confirmed_at=now,
+                process_enqueued_at=now,  # in this commit: the sweeper republishes if the message is lost
                 expires_at=_retention_expiry(org, now),
             )
             Task.objects.create(organization=org, upload=upload, file=stored)
@@ -616,8 +632,9 @@ def files_from_streamed_parts(
             target=upload,
             details={"files": len(created), "bytes": sum(p.size for p in parts), "source": source},
         )
-        for stored in created:
-            transaction.on_commit(lambda fid=stored.pk: enqueue_processing(fid))
+        if publish:
+            for stored in created:
+                transaction.on_commit(lambda fid=stored.pk: publish_processing(fid))
     return upload, created
 
 

@@ -222,7 +222,11 @@ class ConvertView(APIView):
             services.plan(source_format=_part_format(parts[0]), target_format=target, options=options)
             with transaction.atomic():
                 _upload, created = upload_services.files_from_streamed_parts(
-                    actor=identity, parts=parts, source=Upload.SOURCE_API, visibility=data.get("visibility") or None
+                    actor=identity,
+                    parts=parts,
+                    source=Upload.SOURCE_API,
+                    visibility=data.get("visibility") or None,
+                    publish=False,
                 )
                 job = services.job_create(
                     actor=identity,
@@ -231,6 +235,10 @@ class ConvertView(APIView):
                     options=options,
                     visibility=data.get("visibility") or None,
                 )
+                # After the job's own on-commit publish: the job is ahead of the source's
+                # processing in the queue (the job does not need it).
+                source_id = created[0].pk
+                transaction.on_commit(lambda: upload_services.publish_processing(source_id))
         except BaseException:
             handler.cleanup()
             raise
