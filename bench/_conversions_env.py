@@ -96,7 +96,10 @@ class BenchEnv:
         cmd = [str(Path(PY).parent / "celery"), "-A", app, "worker", "--loglevel", "WARNING"]
         cmd += ["--concurrency", str(concurrency), "--pool", "prefork", "-Q", self.env["CELERY_QUEUE"], "--without-gossip"]
         cmd += ["--without-mingle", "--without-heartbeat"]
-        proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+        from fileconvert.sandbox import worker_environ
+
+        env = worker_environ(self.env) if os.environ.get("BENCH_WORKER_HUGEPAGES", "1") != "0" else self.env
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
         self.procs.append(proc)
         time.sleep(4)  # the pool forks and connects
         return proc

@@ -25,6 +25,24 @@ class SandboxResult:
     timed_out: bool
 
 
+# glibc's malloc asks for transparent huge pages on the memory it maps (glibc >= 2.35; older
+# ones ignore the tunable). A forked converter child starts with a cold heap: decoding a
+# 3000x2000 JPEG at draft scale touched ~5,300 fresh 4 KiB pages (13 ms of page faults on
+# this VM) and ~920 with huge pages (bench/convert_images.py; decision 0007). glibc reads
+# tunables once, at exec, so whoever starts a worker sets this (``worker_environ``).
+WORKER_GLIBC_TUNABLES = "glibc.malloc.hugetlb=1"
+
+
+def worker_environ(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment to start a Celery worker with: ``base`` (default ``os.environ``)
+    plus ``WORKER_GLIBC_TUNABLES``, keeping any tunables already set (theirs win)."""
+    env = dict(os.environ if base is None else base)
+    current = env.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb" not in current:
+        env["GLIBC_TUNABLES"] = ":".join(t for t in (current, WORKER_GLIBC_TUNABLES) if t)
+    return env
+
+
 def _limits(memory_bytes: int, cpu_seconds: int) -> None:
     os.setsid()
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))

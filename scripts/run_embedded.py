@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from fileconvert.sandbox import worker_environ  # noqa: E402 - needs ROOT on the path; imports no Django
+
 BIN = Path(sys.executable).parent
 
 
@@ -60,7 +63,9 @@ def main() -> int:
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, cmd in commands.items():
-        procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+        # The worker's converter children fork from it: huge pages for their heaps (fileconvert.sandbox).
+        proc_env = worker_environ(env) if name == "worker" else env
+        procs[name] = subprocess.Popen(cmd, env=proc_env, cwd=ROOT, start_new_session=True)
     print(f"fileconvert running on http://{host}:{port}/  (Ctrl-C stops web and worker)", flush=True)
 
     stopping = False

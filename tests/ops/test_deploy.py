@@ -107,6 +107,13 @@ def test_compose_app_services_are_production_and_share_backing_services(compose)
     assert "/api/health" in " ".join(map(str, services["web"]["healthcheck"]["test"]))
 
 
+def test_compose_worker_starts_with_huge_pages_for_converter_children(compose):
+    from fileconvert.sandbox import WORKER_GLIBC_TUNABLES
+
+    assert compose["services"]["worker"]["environment"].get("GLIBC_TUNABLES") == WORKER_GLIBC_TUNABLES
+    assert compose["services"]["worker"]["environment"].get("DATABASE_URL", "").startswith("postgres")
+
+
 def test_dockerfile_static_files_survive_into_the_runtime_static_root():
     """collectstatic at build time must write where the running container serves from."""
     dockerfile = (ROOT / "Dockerfile").read_text()
