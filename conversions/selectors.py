@@ -92,7 +92,7 @@ def source_dimensions(stored: StoredFile, fmt: str) -> dict[str, Any]:
     if storage.is_s3():
         from uploads.processing import local_copy
 
-        with local_copy(stored) as (path, _size, _digest):
+        with local_copy(stored, with_digest=False) as (path, _size, _digest):
             return _probe_size(str(path), fmt)
     return _probe_size(str(storage.local_path(stored.storage_key)), fmt)
 

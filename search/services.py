@@ -58,7 +58,7 @@ def extract_stored(stored: StoredFile) -> tuple[Extracted, str]:
     kind = stored.kind or "binary"
     _preload_parsers()
     try:
-        with local_copy(stored) as (path, _size, _digest):
+        with local_copy(stored, with_digest=False) as (path, _size, _digest):
 
             def child(_send: Any) -> dict[str, Any]:
                 try:

@@ -46,14 +46,18 @@ class ProcessingFailed(Exception):
 
 
 @contextlib.contextmanager
-def local_copy(stored: StoredFile) -> Iterator[tuple[Path, int, str]]:
-    """A readable local path for the file's bytes, with their size and SHA-256."""
+def local_copy(stored: StoredFile, *, with_digest: bool = True) -> Iterator[tuple[Path, int, str]]:
+    """A readable local path for the file's bytes, with their size and SHA-256 (``""``
+    without ``with_digest``: a local file is then not read at all here)."""
     digest = hashlib.sha256()
     size = 0
     if not storage.is_s3():
         path = storage.local_path(stored.storage_key)
         if not path.is_file():
             raise ProcessingFailed("MISSING_BYTES", "The uploaded bytes are not in storage.")
+        if not with_digest:
+            yield path, path.stat().st_size, ""
+            return
         with open(path, "rb") as fh:
             while chunk := fh.read(storage.READ_CHUNK):
                 digest.update(chunk)
@@ -63,7 +67,8 @@ def local_copy(stored: StoredFile) -> Iterator[tuple[Path, int, str]]:
     with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, prefix="proc-") as tmp:
         try:
             for chunk in storage.iter_chunks(stored.storage_key):
-                digest.update(chunk)
+                if with_digest:
+                    digest.update(chunk)
                 size += len(chunk)
                 tmp.write(chunk)
         except Exception as exc:
@@ -71,7 +76,7 @@ def local_copy(stored: StoredFile) -> Iterator[tuple[Path, int, str]]:
                 raise ProcessingFailed("MISSING_BYTES", "The uploaded bytes are not in storage.") from None
             raise
         tmp.flush()
-        yield Path(tmp.name), size, digest.hexdigest()
+        yield Path(tmp.name), size, digest.hexdigest() if with_digest else ""
 
 
 def inspect(path: Path, kind: str, thumb_path: Path) -> dict[str, Any]:
