@@ -1,6 +1,6 @@
 """Image conversions through the real job pipeline against a plain Pillow loop, in one run.
 
-    .venv/bin/python bench/convert_images.py [--files 200] [--width 3000] [--height 2000]
+    .venv/bin/python bench/convert_images.py [--files 200] [--width 3000] [--height 2000] [--kinds webp,thumb]
 
 N JPEGs of WxH become WebP and 1024-wide JPEG thumbnails twice: once in a plain Pillow
 loop (multiprocessing, 2 processes = the same cores), once as conversion jobs (rows,
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._conversions_env import BenchEnv, load
+from bench._conversions_env import BenchEnv, cpu_delta, cpu_seconds_by_group, load
 
 THUMB_WIDTH = 1024
 
@@ -63,6 +63,7 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=3000)
     parser.add_argument("--height", type=int, default=2000)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--kinds", default="webp,thumb", help="which conversions to time: webp, thumb or both")
     args = parser.parse_args()
 
     env = BenchEnv(name="convert", redis_db=11)
@@ -115,19 +116,26 @@ def main() -> int:
                     sizes = pool.map(plain_convert, work, chunksize=1)
                 return time.perf_counter() - started, set(sizes)
 
+        cpu: dict[str, dict[str, float]] = {}
+
         def run_jobs(batch: list[StoredFile], target: str, options: dict) -> tuple[float, float, list]:
+            before = cpu_seconds_by_group()
             started = time.perf_counter()
             ids = [services.job_create(actor=actor, source=f, target_format=target, options=options).pk for f in batch]
             submitted = time.perf_counter() - started
             _wait_jobs(ids, ConversionJob, JobStatus)
             elapsed = time.perf_counter() - started
+            used = cpu.setdefault(target, dict.fromkeys(before, 0.0))
+            for group, seconds in cpu_delta(before, cpu_seconds_by_group()).items():
+                used[group] += seconds
             jobs = list(ConversionJob.objects.filter(pk__in=ids))
             failed = [j for j in jobs if j.status != JobStatus.SUCCEEDED]
             assert not failed, [(j.pk, j.error_code, j.error_message) for j in failed[:3]]
             return elapsed, submitted, jobs
 
         half = len(files) // 2
-        for kind, target, options in (("webp", "webp", {}), ("thumb", "jpeg", {"width": THUMB_WIDTH})):
+        kinds = [k for k in (("webp", "webp", {}), ("thumb", "jpeg", {"width": THUMB_WIDTH})) if k[0] in args.kinds.split(",")]
+        for kind, target, options in kinds:
             # A B B A over two halves: a load that drifts during the run weighs on both sides alike.
             plain_a, sizes = run_plain(files[:half], kind)
             piped_a, submit_a, jobs_a = run_jobs(files[:half], target, options)
@@ -138,6 +146,8 @@ def main() -> int:
             assert got == sizes | sizes_b, (got, sizes | sizes_b)
             busy = sum((j.finished_at - j.started_at).total_seconds() for j in jobs)
             results[kind] = {"plain": plain, "pipeline": piped, "submit": submitted}
+            spent = " ".join(f"{g} {v * 1000 / len(jobs):.1f}" for g, v in cpu[target].items() if v > 0.0005 * len(jobs))
+            print(f"        CPU ms per job while the jobs ran, by process: {spent}")
             print(f"        jobs: mean run {busy / len(jobs) * 1000:.0f} ms (claim -> finished), parallelism {busy / piped:.2f}")
             print(
                 f"{kind:>6}: plain Pillow {plain:7.2f}s ({args.files / plain:6.1f}/s)   jobs {piped:7.2f}s "
