@@ -172,8 +172,9 @@ class _Progress:
                     ).update(progress=value)
             except OperationalError:
                 # Progress is advisory: a locked or briefly unreachable database must not end
-                # the conversion. The next message tries again (and checks the claim then).
+                # the conversion. The next write is due an interval later (and checks the claim).
                 logger.info("progress write skipped", extra={"job_id": self.job.pk}, exc_info=True)
+                self.last_write = now
                 return
             self.value, self.last_write = value, now
             if not still_ours:
@@ -308,15 +309,55 @@ def _inline_bounded(route: converters.Route, src: Path, size: int, options: dict
                     return False
                 small = width * height <= INLINE_MAX_PIXELS and max(box) * max(box) <= INLINE_MAX_PIXELS
                 if small and size <= INLINE_MAX_BYTES:
-                    return True
+                    # A small JPEG can still hold thousands of (arithmetic or progressive) scans.
+                    return step.source != "jpeg" or _jpeg_single_pass(src)
                 return (
                     step.source == "jpeg"
                     and size <= INLINE_JPEG_MAX_BYTES
                     and box[0] * box[1] <= INLINE_JPEG_MAX_DECODED_PIXELS
+                    and _jpeg_single_pass(src)
                     and _jpeg_draft_bounded(image, options)
                 )
     except Exception:  # noqa: BLE001  unreadable or suspicious: the sandbox reports it properly
         return False
+
+
+def _jpeg_single_pass(src: Path) -> bool:
+    """The markers up to the first SOS describe a JPEG that libjpeg decodes in one pass with no
+    whole-image buffer: a Huffman-coded sequential frame (SOF0/SOF1) whose first scan holds every
+    component (a later SOS is then an error in libjpeg). "Not progressive" is not enough: a
+    sequential file may put each component in its own scan (and repeat them), which makes libjpeg
+    keep every DCT coefficient at full resolution (8 bytes a pixel with four components, whatever
+    draft asks for), and arithmetic coding (SOF9..) costs a pass over every block per scan for a
+    few bytes a scan; lossless and hierarchical frames are not DCT-scaled at all."""
+    with open(src, "rb") as fh:
+        data = fh.read(INLINE_JPEG_MAX_BYTES + 1)
+    if data[:2] != b"\xff\xd8":
+        return False
+    index, components = 2, None
+    while index + 4 <= len(data):
+        if data[index] != 0xFF:
+            return False
+        marker = data[index + 1]
+        if marker == 0xFF:  # fill byte
+            index += 1
+            continue
+        length = int.from_bytes(data[index + 2 : index + 4], "big")
+        body = data[index + 4 : index + 2 + length]
+        if length < 2 or len(body) != length - 2:
+            return False
+        if marker in (0xC0, 0xC1):
+            if components is not None or len(body) < 6:
+                return False
+            components = body[5]
+        elif 0xC2 <= marker <= 0xCF and marker not in (0xC4, 0xC8):  # progressive, lossless, arithmetic (DAC too), hierarchical
+            return False
+        elif marker == 0xDA:
+            return components is not None and len(body) >= 1 and body[0] == components
+        elif marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            return False  # stand-alone markers have no place in the header
+        index += 2 + length
+    return False
 
 
 def _jpeg_draft_bounded(image: Any, options: dict[str, Any]) -> bool:
@@ -336,8 +377,12 @@ def _jpeg_draft_bounded(image: Any, options: dict[str, Any]) -> bool:
 
 def _run_inline(convert: Any) -> sandbox.ForkedResult:
     """``convert`` in this process, its outcome shaped like ``run_forked``'s."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
     try:
         return sandbox.ForkedResult(convert(lambda _message: None), None, False)
+    except SoftTimeLimitExceeded:  # Celery's limit, should a bounded job still overrun: reported as the sandbox would
+        return sandbox.ForkedResult(None, {"type": "Timeout", "code": "TIMEOUT", "message": "Took longer than allowed."}, True)
     except Exception as exc:  # noqa: BLE001  reported like the sandboxed child reports it
         error = {"type": type(exc).__name__, "code": getattr(exc, "code", None), "message": str(exc)[:2000]}
         return sandbox.ForkedResult(None, error, False)

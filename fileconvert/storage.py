@@ -128,8 +128,17 @@ class DirectWriter:
                 raise
             self._fd = os.open(self._tmp, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
             self.direct = False
-        self._block = max(4096, os.fstat(self._fd).st_blksize)
-        self._buffers = [mmap.mmap(-1, DIRECT_BUFFER) for _ in range(DIRECT_BUFFERS)]
+        try:
+            # st_blksize is the preferred I/O size, not the O_DIRECT alignment: GPFS, Lustre, XFS
+            # largeio or ZFS may report more than a buffer (the final pad would not fit). 4 KiB is
+            # enough for any logical block size; an EINVAL on a write still drops O_DIRECT.
+            blksize = os.fstat(self._fd).st_blksize
+            self._block = blksize if 4096 <= blksize <= DIRECT_BUFFER and DIRECT_BUFFER % blksize == 0 else 4096
+            self._buffers = [mmap.mmap(-1, DIRECT_BUFFER) for _ in range(DIRECT_BUFFERS)]
+        except BaseException:
+            os.close(self._fd)
+            self._tmp.unlink(missing_ok=True)
+            raise
         self._free = list(range(1, DIRECT_BUFFERS))
         self._queue: list[tuple[int, int, int] | None] = []
         self._cond = threading.Condition()
@@ -140,7 +149,14 @@ class DirectWriter:
         self.bytes_written = 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"direct-writer-{key}", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()  # RuntimeError when the process cannot get another thread
+        except BaseException:
+            os.close(self._fd)
+            self._closed = True
+            self._release()
+            self._tmp.unlink(missing_ok=True)
+            raise
 
     # -- the caller's side ------------------------------------------------------------
 
@@ -214,6 +230,10 @@ class DirectWriter:
         self._thread.join()
 
     def _release(self) -> None:
+        # The thread's error keeps its traceback (for the caller's ``raise ... from``), but not a
+        # reference back to this writer: writer -> _error -> traceback -> frame -> writer was a
+        # cycle that kept the buffers mapped until the cyclic GC ran.
+        self._error = None
         for buf in self._buffers:
             with contextlib.suppress(BufferError):  # a caller's view still open: the GC frees it
                 buf.close()
@@ -231,17 +251,21 @@ class DirectWriter:
             index, length, offset = item
             try:
                 if self._error is None:
-                    self._pwrite_all(memoryview(self._buffers[index])[:length], offset)
+                    with memoryview(self._buffers[index]) as whole, whole[:length] as view:
+                        self._pwrite_all(view, offset)
             except Exception as exc:  # noqa: BLE001 - any failure reaches the caller at its next hand-over
                 self._error = exc
             with self._cond:
                 self._free.append(index)
                 self._cond.notify_all()
 
-    def _pwrite_all(self, view: memoryview, offset: int) -> None:
-        while view:
+    def _pwrite_all(self, whole: memoryview, offset: int) -> None:
+        done = 0
+        while done < len(whole):
             try:
-                written = os.pwrite(self._fd, view, offset)
+                # A fresh slice per call, dropped at once: no view on the buffer outlives the write
+                # (not even in the traceback of an error kept in ``_error``).
+                written = os.pwrite(self._fd, whole[done:], offset + done)
             except OSError as exc:
                 if exc.errno != errno.EINVAL or not self.direct:
                     raise
@@ -251,7 +275,7 @@ class DirectWriter:
                 continue
             if not written:
                 raise OSError("the file system accepted no bytes")
-            view, offset = view[written:], offset + written
+            done += written
 
 
 class S3Writer:

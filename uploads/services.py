@@ -209,26 +209,32 @@ def stream_into(
     fill = getattr(stream, "readinto_full", None)  # fileconvert.wsgi_input.SocketBody: no copies
     in_place = getattr(writer, "buffer", None) if fill else None  # storage.DirectWriter: received into its buffer
     buffer = memoryview(bytearray(STREAM_CHUNK)) if fill and not in_place else None
-    while True:
-        if in_place:
-            room = in_place()
-            chunk = room[: fill(room)]
-        elif fill:
-            chunk = buffer[: fill(buffer)]  # type: ignore[index]
-        else:
-            chunk = stream.read(STREAM_CHUNK)
-        if not chunk:
-            break
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(f"The body exceeds the limit of {limit} bytes.", code=limit_code, max_bytes=limit)
-        if len(head) < 8192:
-            head += bytes(chunk[: 8192 - len(head)])
-        digest.update(chunk)
-        if in_place:
-            writer.advance(len(chunk))  # type: ignore[attr-defined]
-        else:
-            writer.write(chunk)
+    room = chunk = None
+    try:
+        while True:
+            if in_place:
+                room = in_place()
+                chunk = room[: fill(room)]
+            elif fill:
+                chunk = buffer[: fill(buffer)]  # type: ignore[index]
+            else:
+                chunk = stream.read(STREAM_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLarge(f"The body exceeds the limit of {limit} bytes.", code=limit_code, max_bytes=limit)
+            if len(head) < 8192:
+                head += bytes(chunk[: 8192 - len(head)])
+            digest.update(chunk)
+            if in_place:
+                writer.advance(len(chunk))  # type: ignore[attr-defined]
+            else:
+                writer.write(chunk)
+    finally:
+        # Views on DirectWriter's buffers must not outlive the loop (an exception's traceback keeps
+        # this frame, and abort() could then not unmap them).
+        room = chunk = None
     if expected_length is not None and total != expected_length:
         raise BadRequest(f"The body ended after {total} of {expected_length} bytes.", code="INCOMPLETE_BODY")
     return Received(size=total, sha256=digest.hexdigest(), seconds=time.perf_counter() - started, head=head)
@@ -245,9 +251,15 @@ def file_receive_stream(
         if file.status == FileStatus.UPLOADING:
             raise Conflict("Bytes for this upload are already being received.", code="UPLOAD_IN_PROGRESS")
         raise Conflict("This upload already has its bytes.", code="ALREADY_UPLOADED")
-    writer = storage.open_writer(
-        file.storage_key, file.claimed_content_type or "application/octet-stream", size_hint=content_length
-    )
+    try:
+        writer = storage.open_writer(
+            file.storage_key, file.claimed_content_type or "application/octet-stream", size_hint=content_length
+        )
+    except BaseException:
+        # No thread, fd or temporary file was left behind (DirectWriter cleans up); the row goes back
+        # to pending instead of staying "uploading" (409 UPLOAD_IN_PROGRESS) until it expires.
+        StoredFile.objects.filter(pk=file.pk, status=FileStatus.UPLOADING).update(status=FileStatus.PENDING)
+        raise
     try:
         limit, limit_code = upload_limit_and_code(actor.org)
         if content_length is not None and content_length > limit:

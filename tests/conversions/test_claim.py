@@ -143,9 +143,23 @@ def test_a_failed_progress_write_does_not_end_the_job(queued_job):
     with connection.execute_wrapper(locked):
         progress({"progress": 40})  # skipped, no exception
     assert ConversionJob.objects.get(pk=job.pk).progress == 0
-    progress({"progress": 41})  # retried at once: the failed write did not count as written
-    assert ConversionJob.objects.get(pk=job.pk).progress == 41
+    progress({"progress": 41})  # not yet: the next write is due an interval after the failed one
+    assert ConversionJob.objects.get(pk=job.pk).progress == 0
+    progress.last_write -= 10
+    progress({"progress": 42})
+    assert ConversionJob.objects.get(pk=job.pk).progress == 42
     ConversionJob.objects.filter(pk=job.pk).update(status=JobStatus.CANCELED)
     progress.last_write -= 10
     with pytest.raises(engine.JobReleased):
         progress({"progress": 60})
+
+
+def test_celerys_soft_limit_inside_an_inline_conversion_is_a_timeout():
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def overran(_send):
+        raise SoftTimeLimitExceeded()
+
+    result = engine._run_inline(overran)
+    assert result.timed_out and result.value is None
+    assert engine._failure(result.error)[0] == "TIMEOUT"

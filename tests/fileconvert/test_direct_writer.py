@@ -230,3 +230,48 @@ def test_writers_on_several_threads_do_not_mix(payload):
     assert errors == []
     for i in range(4):
         assert storage.local_path(f"org/fil_t{i}/t.bin").read_bytes() == payload[i:] + payload[:i]
+
+
+def test_a_failed_write_leaves_no_buffer_mapped_after_abort(monkeypatch):
+    """The error kept from the writer thread must not pin a buffer (a view in its traceback) nor
+    keep the writer alive through a reference cycle: 12 MiB per failed upload until the GC ran."""
+    import errno
+    import gc
+    import weakref
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    gc.disable()
+    try:
+        monkeypatch.setattr(os, "pwrite", full)
+        writer = storage.DirectWriter("org/fil/full.bin")
+        buffers, ref = list(writer._buffers), weakref.ref(writer)
+        with pytest.raises(OSError, match="No space"):
+            writer.write(b"x" * (3 * BUF))
+        writer.abort()
+        assert all(buf.closed for buf in buffers)
+        del writer
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_a_preferred_io_size_larger_than_a_buffer_is_not_the_alignment(monkeypatch, payload):
+    real = os.fstat
+
+    class Big:
+        def __init__(self, st):
+            self._st = st
+
+        def __getattr__(self, name):
+            return getattr(self._st, name)
+
+        st_blksize = 8 * BUF  # GPFS, Lustre, XFS largeio, ZFS recordsize=16M
+
+    monkeypatch.setattr(os, "fstat", lambda fd: Big(real(fd)))
+    writer = storage.DirectWriter("org/fil/bigblk.bin")
+    monkeypatch.setattr(os, "fstat", real)
+    writer.write(payload[:1000])
+    writer.commit()
+    assert storage.local_path("org/fil/bigblk.bin").read_bytes() == payload[:1000]
