@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from fileconvert.sandbox import worker_environ  # noqa: E402 - needs ROOT on the path; imports no Django
+from fileconvert.sandbox import worker_environ  # noqa: E402 - needs ROOT on the path (loads the Celery app object, not Django)
 
 BIN = Path(sys.executable).parent
 
