@@ -169,8 +169,10 @@ def identity() -> Any:
 def cpu_seconds_by_group() -> dict[str, float]:
     """CPU seconds (user + system) used so far by this machine's processes, grouped as the
     benches read them: this bench process, Celery workers, gunicorn, PostgreSQL, Redis,
-    and everything else (kernel threads included). Exited processes are not counted, so
-    take differences across a phase in which the groups' processes stay alive."""
+    and everything else (kernel threads included). A process counts what its children used
+    once it has waited for them (a Celery pool process for its forked converters); other
+    exited processes are not counted, so take differences across a phase in which the
+    groups' processes stay alive."""
     tick = os.sysconf("SC_CLK_TCK")
     groups = {"bench": 0.0, "celery": 0.0, "gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "other": 0.0}
     me = os.getpid()
@@ -183,7 +185,8 @@ def cpu_seconds_by_group() -> dict[str, float]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        # utime, stime, and cutime, cstime: what its waited-for children used (forked converters)
+        used = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
         if int(entry.name) == me:
             group = "bench"
         elif "celery" in cmdline:
