@@ -63,16 +63,15 @@ def stored_files_named(server: BenchServer, file_id: str) -> list[Path]:
     return [p for p in media(server).rglob("*") if file_id in str(p) and p.is_file()]
 
 
+def put_body(server: BenchServer, file_id: str, data: bytes, sha256: str | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/octet-stream"} | ({"X-Content-SHA256": sha256} if sha256 else {})
+    return call(server, "PUT", f"/api/uploads/{file_id}/data", data, **headers)
+
+
 def test_large_body_is_stored_exactly_and_verified(served):
     data = os.urandom(9 * MIB + 12_345)
     file_id = init(served, len(data))
-    status, payload = call(
-        served,
-        "PUT",
-        f"/api/uploads/{file_id}/data",
-        data,
-        **{"Content-Type": "application/octet-stream", "X-Content-SHA256": hashlib.sha256(data).hexdigest()},
-    )
+    status, payload = put_body(served, file_id, data, hashlib.sha256(data).hexdigest())
     assert status == 200, payload
     assert payload["data"]["size"] == len(data)
     assert payload["data"]["sha256"] == hashlib.sha256(data).hexdigest()
@@ -84,13 +83,7 @@ def test_large_body_is_stored_exactly_and_verified(served):
 def test_checksum_mismatch_keeps_nothing(served):
     data = os.urandom(5 * MIB + 1)
     file_id = init(served, len(data))
-    status, payload = call(
-        served,
-        "PUT",
-        f"/api/uploads/{file_id}/data",
-        data,
-        **{"Content-Type": "application/octet-stream", "X-Content-SHA256": "0" * 64},
-    )
+    status, payload = put_body(served, file_id, data, "0" * 64)
     assert status == 400 and payload["error"] == "CHECKSUM_MISMATCH"
     assert stored_files_named(served, file_id) == []
     assert partials(served) == []
@@ -120,7 +113,7 @@ def test_client_gone_mid_body_leaves_nothing_and_the_upload_can_be_retried(serve
     assert partials(served) == []
     assert stored_files_named(served, file_id) == []
     # The row went back to pending, so the same upload takes a complete body afterwards.
-    status, payload = call(served, "PUT", f"/api/uploads/{file_id}/data", data, **{"Content-Type": "application/octet-stream"})
+    status, payload = put_body(served, file_id, data)
     assert status == 200, payload
     [path] = stored_files_named(served, file_id)
     assert path.read_bytes() == data
