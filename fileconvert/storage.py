@@ -215,7 +215,9 @@ class DirectWriter:
         _publish(self._tmp, self.final)
 
     def abort(self) -> None:
-        self._stop()
+        with self._cond:  # buffers handed over but not yet written are dropped, not written
+            self._queue = [item for item in self._queue if item is None]
+        self._stop()  # waits for the one write in flight, if any
         if not self._closed:
             with contextlib.suppress(OSError):
                 os.close(self._fd)

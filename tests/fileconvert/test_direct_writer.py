@@ -275,3 +275,26 @@ def test_a_preferred_io_size_larger_than_a_buffer_is_not_the_alignment(monkeypat
     writer.write(payload[:1000])
     writer.commit()
     assert storage.local_path("org/fil/bigblk.bin").read_bytes() == payload[:1000]
+
+
+def test_abort_drops_buffers_not_yet_written(monkeypatch, payload):
+    """Only the write in flight finishes; queued buffers are not written to a file about to go."""
+    import time
+
+    real, calls = os.pwrite, []
+
+    def slow(fd, data, offset):
+        calls.append(offset)
+        time.sleep(0.3)
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", slow)
+    writer = storage.DirectWriter("org/fil/dropped.bin")
+    writer.write(payload[: 2 * BUF])  # two full buffers handed over
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:  # the first is in flight, the second queued
+        time.sleep(0.01)
+    writer.abort()
+    assert calls == [0]
+    assert not writer._thread.is_alive()
+    assert not storage.local_path("org/fil/dropped.bin").exists()
