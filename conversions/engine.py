@@ -330,33 +330,41 @@ def _jpeg_single_pass(src: Path) -> bool:
     keep every DCT coefficient at full resolution (8 bytes a pixel with four components, whatever
     draft asks for), and arithmetic coding (SOF9..) costs a pass over every block per scan for a
     few bytes a scan; lossless and hierarchical frames are not DCT-scaled at all."""
-    with open(src, "rb") as fh:
-        data = fh.read(INLINE_JPEG_MAX_BYTES + 1)
-    if data[:2] != b"\xff\xd8":
-        return False
-    index, components = 2, None
-    while index + 4 <= len(data):
-        if data[index] != 0xFF:
+    with open(src, "rb") as fh:  # the header only: segments we do not inspect are skipped by seek
+        if fh.read(2) != b"\xff\xd8":
             return False
-        marker = data[index + 1]
-        if marker == 0xFF:  # fill byte
-            index += 1
-            continue
-        length = int.from_bytes(data[index + 2 : index + 4], "big")
-        body = data[index + 4 : index + 2 + length]
-        if length < 2 or len(body) != length - 2:
-            return False
-        if marker in (0xC0, 0xC1):
-            if components is not None or len(body) < 6:
+        components = None
+        while fh.tell() <= INLINE_JPEG_MAX_BYTES:
+            head = fh.read(2)
+            if len(head) != 2 or head[0] != 0xFF:
                 return False
-            components = body[5]
-        elif 0xC2 <= marker <= 0xCF and marker not in (0xC4, 0xC8):  # progressive, lossless, arithmetic (DAC too), hierarchical
-            return False
-        elif marker == 0xDA:
-            return components is not None and len(body) >= 1 and body[0] == components
-        elif marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            return False  # stand-alone markers have no place in the header
-        index += 2 + length
+            marker = head[1]
+            while marker == 0xFF:  # fill bytes
+                more = fh.read(1)
+                if not more:
+                    return False
+                marker = more[0]
+            if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD9):
+                return False  # stand-alone markers (and the end) have no place in the header
+            raw = fh.read(2)
+            length = int.from_bytes(raw, "big") if len(raw) == 2 else 0
+            if length < 2:
+                return False
+            if marker in (0xC0, 0xC1):
+                body = fh.read(length - 2)
+                if components is not None or len(body) != length - 2 or len(body) < 6:
+                    return False
+                components = body[5]
+            elif 0xC2 <= marker <= 0xCF and marker not in (
+                0xC4,
+                0xC8,
+            ):  # progressive, lossless, arithmetic (DAC too), hierarchical
+                return False
+            elif marker == 0xDA:
+                first = fh.read(1)
+                return components is not None and length >= 3 and first == bytes([components])
+            else:
+                fh.seek(length - 2, os.SEEK_CUR)
     return False
 
 
