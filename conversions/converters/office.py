@@ -1,4 +1,4 @@
-"""Office documents -> PDF through LibreOffice headless, inside the sandboxed child.
+"""Office documents (and plain text) -> PDF through LibreOffice headless, inside the sandboxed child.
 
 Each run gets a throw-away profile directory (``-env:UserInstallation``) that is
 removed afterwards, a private network namespace when the machine allows one (no
@@ -20,7 +20,9 @@ from conversions.converters.base import GIB, Context, ConversionFailed, Converte
 from fileconvert.sandbox import die_with_parent
 
 OFFICE_FORMATS = ("docx", "xlsx", "pptx", "odt", "ods", "odp")
-EXTENSIONS = {f: f for f in OFFICE_FORMATS}
+# Plain text goes through Writer's text import (UTF-8 under LANG=C.UTF-8): no fields, links
+# or embedded objects to follow. HTML does not: it can point at local files.
+EXTENSIONS = {**{f: f for f in OFFICE_FORMATS}, "text": "txt"}
 
 # Written into the throw-away profile: never load remote or linked content.
 _PROFILE_SETTINGS = (
@@ -125,3 +127,11 @@ class OfficeToPdf(Converter):
         from pypdf import PdfReader
 
         return {"pages": len(PdfReader(dst).pages)}
+
+
+class TextToPdf(OfficeToPdf):
+    """Plain text laid out on pages (Writer's default page and font): the same sandboxed run."""
+
+    name = "libreoffice-text-pdf"
+    sources = ("text",)
+    memory_bytes = 2 * GIB

@@ -394,6 +394,38 @@ def test_hls_playlist_disguised_as_mp4_is_not_followed(tmp_path):
 
 @needs_soffice
 @pytest.mark.slow
+def test_plain_text_to_pdf_keeps_every_line_and_unicode(tmp_path):
+    lines = [f"Line {i:03d}: Zürich, naïve café, Ελληνικά" for i in range(120)]  # more than one page
+    text = ("\n".join(lines) + "\n").encode()
+    out, facts, _ = convert(tmp_path, text, "text", "pdf")
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(out))
+    assert out.startswith(b"%PDF") and facts["pages"] == len(reader.pages) >= 2
+    extracted = "".join(page.extract_text() for page in reader.pages)
+    assert "Line 000: Zürich, naïve café" in extracted and "Line 119" in extracted
+    assert "Ελληνικά" in extracted
+    # Text is a chainable source now: text -> PDF -> PNG is offered as one job.
+    assert [s.target for s in converters.route_for("text", "png").steps] == ["pdf", "png"]
+    assert not list(tmp_path.glob("lo-profile-*")), "the throw-away profile must be removed"
+
+
+@needs_soffice
+@pytest.mark.slow
+def test_text_that_names_local_files_is_printed_not_followed(tmp_path):
+    text = b"file:///etc/passwd\n<img src='file:///etc/hostname'>\n=HYPERLINK(\"file:///etc/passwd\")\n"
+    out, _facts, _ = convert(tmp_path, text, "text", "pdf")
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(out))
+    extracted = "".join(page.extract_text() for page in reader.pages)
+    assert "file:///etc/passwd" in extracted  # shown as text
+    assert "root:x:0:0" not in extracted and len(reader.pages) == 1  # nothing was read into the document
+    assert "/URI" not in out.decode("latin-1")  # and no live link to it
+
+
+@needs_soffice
+@pytest.mark.slow
 def test_docx_to_pdf_and_chain_to_png(tmp_path):
     docx = samples.docx_bytes("Quarterly numbers", paragraphs=3)
     out, facts, _ = convert(tmp_path, docx, "docx", "pdf")
