@@ -28,6 +28,13 @@ _suffix = os.environ.get("FILECONVERT_TEST_DB_SUFFIX", "")
 if _suffix and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_suffix}"}  # noqa: F405
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, as the embedded mode runs: WAL and the busy timeout make a worker thread and a
+    # request wait for each other. Django's default in-memory test database uses SQLite's
+    # shared cache, whose table locks fail at once ("database table is locked"), so the
+    # real-worker tests failed now and then under load.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; hashing is Django's concern
 CELERY_TASK_DEFAULT_QUEUE = f"fileconvert-test-{_worker}"
 REST_FRAMEWORK = {
