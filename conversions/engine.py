@@ -25,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversions import converters, services
-from conversions.converters.images import PIL_NAMES, ImageConverter, target_size
+from conversions.converters.images import PIL_NAMES, ImageConverter, output_boxes, target_size
 from conversions.models import ConversionJob, JobStatus
 from fileconvert import sandbox, storage
 from fileconvert.errors import PayloadTooLarge
@@ -373,12 +373,10 @@ def _jpeg_draft_bounded(image: Any, options: dict[str, Any]) -> bool:
     stays within INLINE_JPEG_MAX_DECODED_PIXELS. ``draft`` only configures the decoder."""
     if image.info.get("progressive") or image.info.get("progression"):
         return False
-    turned = options.get("auto_orient", True) and image.getexif().get(0x0112) in (5, 6, 7, 8)
-    upright = (image.height, image.width) if turned else image.size
-    box = target_size(upright, options)
-    if not box:
+    _box, stored_box = output_boxes(image, options)  # the box ImageConverter.convert drafts to
+    if not stored_box:
         return False
-    image.draft("RGB", (box[1], box[0]) if turned else box)
+    image.draft("RGB", stored_box)
     decoded_width, decoded_height = image.size
     return decoded_width * decoded_height <= INLINE_JPEG_MAX_DECODED_PIXELS
 

@@ -128,17 +128,7 @@ class DirectWriter:
                 raise
             self._fd = os.open(self._tmp, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
             self.direct = False
-        try:
-            # st_blksize is the preferred I/O size, not the O_DIRECT alignment: GPFS, Lustre, XFS
-            # largeio or ZFS may report more than a buffer (the final pad would not fit). 4 KiB is
-            # enough for any logical block size; an EINVAL on a write still drops O_DIRECT.
-            blksize = os.fstat(self._fd).st_blksize
-            self._block = blksize if 4096 <= blksize <= DIRECT_BUFFER and DIRECT_BUFFER % blksize == 0 else 4096
-            self._buffers = [mmap.mmap(-1, DIRECT_BUFFER) for _ in range(DIRECT_BUFFERS)]
-        except BaseException:
-            os.close(self._fd)
-            self._tmp.unlink(missing_ok=True)
-            raise
+        self._buffers: list[mmap.mmap] = []
         self._free = list(range(1, DIRECT_BUFFERS))
         self._queue: list[tuple[int, int, int] | None] = []
         self._cond = threading.Condition()
@@ -150,6 +140,12 @@ class DirectWriter:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"direct-writer-{key}", daemon=True)
         try:
+            # st_blksize is the preferred I/O size, not the O_DIRECT alignment: GPFS, Lustre, XFS
+            # largeio or ZFS may report more than a buffer (the final pad would not fit). 4 KiB is
+            # enough for any logical block size; an EINVAL on a write still drops O_DIRECT.
+            blksize = os.fstat(self._fd).st_blksize
+            self._block = blksize if 4096 <= blksize <= DIRECT_BUFFER and DIRECT_BUFFER % blksize == 0 else 4096
+            self._buffers = [mmap.mmap(-1, DIRECT_BUFFER) for _ in range(DIRECT_BUFFERS)]
             self._thread.start()  # RuntimeError when the process cannot get another thread
         except BaseException:
             os.close(self._fd)

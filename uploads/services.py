@@ -251,21 +251,17 @@ def file_receive_stream(
         if file.status == FileStatus.UPLOADING:
             raise Conflict("Bytes for this upload are already being received.", code="UPLOAD_IN_PROGRESS")
         raise Conflict("This upload already has its bytes.", code="ALREADY_UPLOADED")
-    try:
-        writer = storage.open_writer(
-            file.storage_key, file.claimed_content_type or "application/octet-stream", size_hint=content_length
-        )
-    except BaseException:
-        # No thread, fd or temporary file was left behind (DirectWriter cleans up); the row goes back
-        # to pending instead of staying "uploading" (409 UPLOAD_IN_PROGRESS) until it expires.
-        StoredFile.objects.filter(pk=file.pk, status=FileStatus.UPLOADING).update(status=FileStatus.PENDING)
-        raise
+    writer: storage.StorageWriter | None = None
     try:
         limit, limit_code = upload_limit_and_code(actor.org)
         if content_length is not None and content_length > limit:
             raise PayloadTooLarge(f"The body exceeds the limit of {limit} bytes.", code=limit_code, max_bytes=limit)
         if file.expected_size is not None and content_length is not None and content_length != file.expected_size:
             raise BadRequest(f"The body has {content_length} bytes; {file.expected_size} were announced.", code="SIZE_MISMATCH")
+        # Opened once the announced size is acceptable: a refused body never gets a writer.
+        writer = storage.open_writer(
+            file.storage_key, file.claimed_content_type or "application/octet-stream", size_hint=content_length
+        )
         received = stream_into(writer, stream, limit=limit, expected_length=content_length, limit_code=limit_code)
         if file.expected_size is not None and received.size != file.expected_size:
             raise BadRequest(f"The body has {received.size} bytes; {file.expected_size} were announced.", code="SIZE_MISMATCH")
@@ -280,7 +276,10 @@ def file_receive_stream(
             raise BadRequest("The body is empty.", code="EMPTY_BODY")
         writer.commit()
     except BaseException:
-        writer.abort()
+        # Whatever failed (the writer's own set-up included), no bytes are kept and the row goes
+        # back to pending, so the client can send them again.
+        if writer is not None:
+            writer.abort()
         StoredFile.objects.filter(pk=file.pk, status=FileStatus.UPLOADING).update(status=FileStatus.PENDING)
         raise
     _record_throughput(received)

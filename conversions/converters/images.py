@@ -63,6 +63,15 @@ def target_size(size: tuple[int, int], options: dict[str, Any]) -> tuple[int, in
     return int(width), int(height)  # type: ignore[arg-type]
 
 
+def output_boxes(image: Any, options: dict[str, Any]) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """The output box of the upright image (None: no resize), and the same box in the
+    stored orientation (what ``Image.draft`` is asked for). Reads the header only."""
+    turned = options.get("auto_orient", True) and image.getexif().get(0x0112) in (5, 6, 7, 8)
+    upright = (image.height, image.width) if turned else image.size
+    box = target_size(upright, options)
+    return box, (box[1], box[0]) if box and turned else box
+
+
 def resize(image: Any, box: tuple[int, int], fit: str) -> Any:
     from PIL import Image, ImageOps
 
@@ -152,12 +161,10 @@ class ImageConverter(Converter):
         image = open_image(src, ctx, source)
         with image:
             n_frames = getattr(image, "n_frames", 1) if target in ANIMATED_TARGETS else 1
-            turned = options.get("auto_orient", True) and image.getexif().get(0x0112) in (5, 6, 7, 8)
-            upright = (image.height, image.width) if turned else image.size
-            box = target_size(upright, options)
+            box, stored_box = output_boxes(image, options)
             if source == "jpeg" and box and n_frames == 1:
                 # Decode at 1/2, 1/4 or 1/8 scale when the output is that much smaller.
-                image.draft("RGB", (box[1], box[0]) if turned else box)
+                image.draft("RGB", stored_box)
             icc = image.info.get("icc_profile")
             try:
                 if n_frames > 1 and getattr(image, "is_animated", False):
