@@ -27,7 +27,7 @@ from django.utils import timezone
 from conversions import converters, services
 from conversions.converters.images import PIL_NAMES, ImageConverter, output_boxes, target_size
 from conversions.models import ConversionJob, JobStatus
-from fileconvert import sandbox, storage
+from fileconvert import fastsql, sandbox, storage
 from fileconvert.errors import PayloadTooLarge
 from fileconvert.names import storage_slug
 from uploads.models import StoredFile
@@ -95,10 +95,9 @@ def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
     organization are not joined; ``job.source`` loads on first use (a no-op job never
     needs it), the organization is used by id."""
     meta = ConversionJob._meta
-    fields = meta.concrete_fields
     qn = connection.ops.quote_name
     c = {name: qn(meta.get_field(name).column) for name in ("id", "status", "claimed_by", "attempts", "progress", "started_at")}
-    table, returning = qn(meta.db_table), ", ".join(qn(f.column) for f in fields)
+    table, returning = qn(meta.db_table), fastsql.returning_columns(ConversionJob, connection)
     sql = f"""
         UPDATE {table}
         SET {c["status"]} = %s, {c["claimed_by"]} = %s, {c["attempts"]} = {c["attempts"]} + 1, {c["progress"]} = 0,
@@ -110,15 +109,7 @@ def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, [JobStatus.RUNNING.value, token, started_at, job_id, JobStatus.QUEUED.value])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    values = []
-    for field, value in zip(fields, row, strict=True):
-        expression = field.get_col(meta.db_table)
-        for convert in connection.ops.get_db_converters(expression) + expression.get_db_converters(connection):
-            value = convert(value, expression, connection)
-        values.append(value)
-    return ConversionJob.from_db(connection.alias, [f.attname for f in fields], values)
+    return None if row is None else fastsql.from_row(ConversionJob, row, connection)
 
 
 def job_claim(job_id: str) -> ConversionJob | None:
@@ -226,6 +217,11 @@ def job_run(*, job_id: str) -> str:
 
 def _execute(job: ConversionJob, route: converters.Route) -> str:
     converters.preload()
+    if not ConversionJob.source.is_cached(job):  # the claim returns the job alone
+        source = fastsql.get(StoredFile, job.source_id)
+        if source is None:
+            raise ProcessingFailed("SOURCE_GONE", "The source file is gone.")
+        job.source = source
     timeout = float(settings.FILECONVERT["CONVERT_TIMEOUT_SECONDS"])
     with contextlib.ExitStack() as stack:
         src, src_size, _digest = stack.enter_context(local_copy(job.source, with_digest=False))
@@ -400,9 +396,7 @@ def job_noop(*, job_id: str) -> str:
     if job is None:
         return "skipped"
     with transaction.atomic():
-        done = ConversionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by).update(
-            status=JobStatus.SUCCEEDED, progress=100, finished_at=timezone.now()
-        )
+        done = services.job_transition(job, status=JobStatus.SUCCEEDED, progress=100, finished_at=timezone.now())
         if done:
             from accounts.services import audit_record
 

@@ -20,6 +20,7 @@ from accounts.services import audit_record
 from conversions import converters
 from conversions.models import ACTIVE_STATUSES, ConversionJob, JobStatus
 from conversions.selectors import detect_format
+from fileconvert import fastsql
 from fileconvert.errors import Conflict, NotFound, Unprocessable
 from fileconvert.names import sanitize_filename
 from uploads.models import FileStatus, StoredFile, Visibility
@@ -95,7 +96,7 @@ def job_create(
     # No savepoint when nested (POST /api/convert wraps this with the source's rows): nothing
     # here raises except the database, and then the caller's whole transaction is lost anyway.
     with transaction.atomic(savepoint=False):
-        job = ConversionJob.objects.create(
+        job = ConversionJob(
             organization=actor.org,
             source=source,
             source_format=source_format,
@@ -107,6 +108,7 @@ def job_create(
             retry_of=retry_of,
             enqueued_at=timezone.now(),  # published on commit; the sweeper republishes if that is lost
         )
+        fastsql.insert(job)  # the INSERT compiled once: every job pays for it
         audit_record(
             org=actor.org,
             actor=actor,
@@ -193,62 +195,86 @@ def output_name(source_name: str, target_format: str, facts: dict[str, Any]) -> 
 def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256: str, facts: dict[str, Any]) -> StoredFile | None:
     """Finish a running job with its output file (bytes already in storage under ``key``).
 
-    The job row is locked, so a cancel or a second delivery cannot interleave; returns
-    None (and the caller drops the bytes) when the job is no longer ours to finish.
+    The job's conditional UPDATE locks its row, so a cancel or a second delivery cannot
+    interleave; returns None (and the caller drops the bytes) when the job is no longer
+    ours to finish. Every statement here runs once per job: compiled once (fastsql).
     """
+    source = job.source
+    now = timezone.now()
+    output = StoredFile(
+        organization_id=job.organization_id,
+        upload_id=source.upload_id,
+        dataset_id=source.dataset_id,
+        parent=source,
+        uploaded_by_id=job.created_by_id,
+        name=name,
+        storage_key=key,
+        size=size,
+        expected_size=size,
+        sha256=sha256,
+        status=FileStatus.PROCESSING,
+        visibility=job.visibility,
+        confirmed_at=now,
+        process_enqueued_at=now,  # in this commit: the uploads sweeper republishes if the message is lost
+        expires_at=source.expires_at,
+        metadata={
+            "conversion": {
+                "job_id": job.pk,
+                "source_id": source.pk,
+                "source_format": job.source_format,
+                "target_format": job.target_format,
+                **{k: v for k, v in facts.items() if isinstance(v, (int, float, str, bool))},
+            }
+        },
+    )
     with transaction.atomic():
-        locked = ConversionJob.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING).first()
-        if locked is None or locked.claimed_by != job.claimed_by:
+        # The conditional UPDATE first: it locks the job row and proves the claim is still
+        # ours (a cancel or a takeover that committed first leaves 0 rows, and nothing is
+        # written); a cancel arriving later waits for this commit and then finds the job
+        # finished. The result's foreign key is checked at commit (deferred constraints).
+        if not job_transition(
+            job,
+            status=JobStatus.SUCCEEDED,
+            progress=100,
+            result=output.pk,
+            facts=facts,
+            finished_at=now,
+            error_code="",
+            error_message="",
+        ):
             return None
-        org = Organization.objects.select_for_update().get(pk=job.organization_id)
+        # The organization's row serializes quota checks against concurrent uploads; a
+        # refusal raises and rolls the job's UPDATE back with everything else.
+        org = fastsql.get(Organization, job.organization_id, for_update=True)
         quota_check(org=org, incoming_bytes=size)
-        source = job.source
-        now = timezone.now()
-        output = StoredFile.objects.create(
-            organization=org,
-            upload_id=source.upload_id,
-            dataset_id=source.dataset_id,
-            parent=source,
-            uploaded_by_id=job.created_by_id,
-            name=name,
-            storage_key=key,
-            size=size,
-            expected_size=size,
-            sha256=sha256,
-            status=FileStatus.PROCESSING,
-            visibility=job.visibility,
-            confirmed_at=now,
-            process_enqueued_at=now,  # in this commit: the uploads sweeper republishes if the message is lost
-            expires_at=source.expires_at,
-            metadata={
-                "conversion": {
-                    "job_id": job.pk,
-                    "source_id": source.pk,
-                    "source_format": job.source_format,
-                    "target_format": job.target_format,
-                    **{k: v for k, v in facts.items() if isinstance(v, (int, float, str, bool))},
-                }
-            },
-        )
-        ConversionJob.objects.filter(pk=job.pk).update(
-            status=JobStatus.SUCCEEDED, progress=100, result=output, facts=facts, finished_at=now, error_code="", error_message=""
-        )
+        fastsql.insert(output)
         audit_record(
             org=org,
             actor=None,
             action="conversion.succeed",
-            target=locked,
+            target=job,
             details={"result_id": output.pk, "size": size, "target_format": job.target_format},
         )
         # The output goes through the same pipeline as an upload: summary, thumbnail, review.
         transaction.on_commit(lambda: publish_processing(output.pk))
+    job.status, job.progress, job.result, job.facts, job.finished_at = JobStatus.SUCCEEDED, 100, output, facts, now
     return output
+
+
+def job_transition(job: ConversionJob, **values: Any) -> int:
+    """running -> ``values`` while the claim is still ``job``'s: 1 if done, 0 if the job was
+    canceled or taken over meanwhile. The conditional UPDATE of every finish (compiled once)."""
+    return fastsql.update_where(ConversionJob, values, pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by)
 
 
 def job_fail(*, job: ConversionJob, code: str, message: str) -> bool:
     with transaction.atomic():
-        done = ConversionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by).update(
-            status=JobStatus.FAILED, error_code=code[:64], error_message=message[:1000], finished_at=timezone.now()
+        done = job_transition(
+            job,
+            status=JobStatus.FAILED,
+            error_code=code[:64],
+            error_message=message[:1000],
+            finished_at=timezone.now(),
         )
         if done:
             audit_record(

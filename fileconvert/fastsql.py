@@ -1,0 +1,156 @@
+"""Hot-path statements whose SQL is compiled once, not once per call.
+
+Django's ORM compiles every query from scratch: about 0.35 ms of CPU per statement on
+this project's 2-core machines, several times what the database spends on a one-row
+INSERT or UPDATE (``bench/job_overhead.py``). The job pipeline runs a handful of these
+per job, so the statements it runs for every job (a job's audit row, its INSERT, its
+conditional transitions, the output file's INSERT, a row by primary key) are built here
+once per model and field list from the model's own meta, and executed with parameters
+prepared by the fields themselves (``get_db_prep_save``: JSON, datetimes, foreign keys
+exactly as the ORM would send them). Instances are rebuilt with the ORM's own
+converters (``Model.from_db``).
+
+What this does not do, so keep it to models where it is true: no ``pre_save`` /
+``post_save`` signals are sent (no receivers exist for the models that use it:
+``tests/fileconvert/test_fastsql.py`` checks), no query expressions as values, and the
+primary key must be set before the INSERT (our ids are client-side ``IdFactory``
+values). Everything else uses the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from django.db import connections, router
+from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
+_SQL: dict[tuple[Any, ...], Any] = {}  # (what, model, vendor, ...) -> SQL text (and its fields)
+
+
+def _connection(model: type[Model], *, write: bool) -> Any:
+    return connections[router.db_for_write(model) if write else router.db_for_read(model)]
+
+
+def _compiled(key: tuple[Any, ...], build: Any) -> Any:
+    found = _SQL.get(key)
+    if found is None:
+        found = _SQL[key] = build()
+    return found
+
+
+def _columns(model: type[Model], names: Iterable[str]) -> tuple[Field, ...]:
+    meta = model._meta
+    return tuple(meta.pk if name == "pk" else meta.get_field(name) for name in names)  # type: ignore[misc]
+
+
+def insert(obj: M) -> M:
+    """INSERT ``obj`` (every concrete field, defaults already applied by ``__init__``), as
+    ``obj.save(force_insert=True)`` would, without compiling the statement again."""
+    model = type(obj)
+    connection = _connection(model, write=True)
+    qn = connection.ops.quote_name
+
+    def build() -> tuple[str, tuple[Field, ...]]:
+        fields = tuple(model._meta.local_concrete_fields)
+        columns = ", ".join(qn(f.column) for f in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        return f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({placeholders})", fields  # noqa: S608
+
+    sql, fields = _compiled(("insert", model, connection.vendor), build)
+    if obj.pk is None:
+        raise ValueError(f"{model.__name__} needs its primary key set before fastsql.insert")
+    params = []
+    for field in fields:
+        value = field.pre_save(obj, True)  # auto_now_add and friends, as the ORM does
+        if hasattr(value, "resolve_expression"):
+            raise TypeError(f"{model.__name__}.{field.name}: fastsql takes values, not expressions")
+        params.append(field.get_db_prep_save(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+def update_where(model: type[Model], values: dict[str, Any], **where: Any) -> int:
+    """``UPDATE ... SET values WHERE each where-field = its value``: the number of rows
+    changed. Equality on plain values only: a conditional transition (``status`` and
+    ``claimed_by`` still what the caller holds) is one call."""
+    connection = _connection(model, write=True)
+    qn = connection.ops.quote_name
+    set_names, where_names = tuple(values), tuple(where)
+
+    def build() -> str:
+        sets = ", ".join(f"{qn(f.column)} = %s" for f in _columns(model, set_names))
+        conditions = " AND ".join(f"{qn(f.column)} = %s" for f in _columns(model, where_names))
+        return f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {conditions}"  # noqa: S608
+
+    if not where_names:
+        raise ValueError("update_where needs a condition")
+    sql = _compiled(("update", model, connection.vendor, set_names, where_names), build)
+    params = _prepared(model, connection, set_names, values.values())
+    params += _prepared(model, connection, where_names, where.values(), lookup=True)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _prepared(model: type[Model], connection: Any, names: Sequence[str], values: Iterable[Any], lookup: bool = False) -> list:
+    out = []
+    for field, value in zip(_columns(model, names), values, strict=True):
+        if hasattr(value, "resolve_expression"):
+            raise TypeError(f"{model.__name__}.{field.name}: fastsql takes values, not expressions")
+        if isinstance(value, Model):
+            value = value.pk
+        prepared = field.get_db_prep_value(value, connection, prepared=False) if lookup else None
+        out.append(prepared if lookup else field.get_db_prep_save(value, connection))
+    return out
+
+
+def get(model: type[M], pk: Any, *, for_update: bool = False) -> M | None:
+    """The row with this primary key as an instance (``None`` if there is none); with
+    ``for_update`` it is locked (``SELECT ... FOR UPDATE``) until the transaction ends
+    (SQLite has no row locks: its writers take the whole database, IMMEDIATE)."""
+    connection = _connection(model, write=for_update)
+    qn = connection.ops.quote_name
+    lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
+
+    def build() -> str:
+        meta = model._meta
+        columns = ", ".join(qn(f.column) for f in meta.concrete_fields)
+        return f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = %s{lock}"  # noqa: S608
+
+    sql = _compiled(("get", model, connection.vendor, lock), build)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection, prepared=False)])
+        row = cursor.fetchone()
+    return None if row is None else from_row(model, row, connection)
+
+
+def returning_columns(model: type[Model], connection: Any) -> str:
+    """Every concrete column, quoted, in the order ``from_row`` reads them."""
+    qn = connection.ops.quote_name
+    return _compiled(("columns", model, connection.vendor), lambda: ", ".join(qn(f.column) for f in model._meta.concrete_fields))
+
+
+def from_row(model: type[M], row: Sequence[Any], connection: Any) -> M:
+    """An instance from a row of every concrete column in ``_meta.concrete_fields``
+    order (``RETURNING`` or ``SELECT``), converted as the ORM converts what it reads."""
+    fields = model._meta.concrete_fields
+
+    def build() -> tuple[tuple[Any, list], ...]:
+        out = []
+        for field in fields:
+            expression = field.get_col(model._meta.db_table)
+            out.append((expression, connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)))
+        return tuple(out)
+
+    converters = _compiled(("converters", model, connection.vendor), build)
+    values = []
+    for (expression, convert_all), value in zip(converters, row, strict=True):
+        for convert in convert_all:
+            value = convert(value, expression, connection)
+        values.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], values)

@@ -1,0 +1,116 @@
+"""Finishing a job (``services.result_record``): the conditional UPDATE decides, and a job
+that stopped being ours, or an output over the quota, leaves no file row and no bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import AuditEvent, Organization
+from conversions import engine, services
+from conversions.models import ConversionJob, JobStatus
+from fileconvert import storage
+from tests.conversions.test_claim import queued_job  # noqa: F401  (fixture)
+from uploads.models import StoredFile
+
+pytestmark = pytest.mark.django_db
+
+
+def outputs_of(job: ConversionJob) -> list[StoredFile]:
+    return list(StoredFile.objects.filter(parent_id=job.source_id))
+
+
+def capture_store(monkeypatch, before_record=None) -> list[str]:
+    """Keys the engine stored; ``before_record(job)`` runs between storing and recording."""
+    keys: list[str] = []
+    real_store = engine._store
+
+    def store(path, key, content_type):
+        out = real_store(path, key, content_type)
+        keys.append(key)
+        if before_record:
+            before_record(key)
+        return out
+
+    monkeypatch.setattr(engine, "_store", store)
+    return keys
+
+
+def test_success_records_the_output_the_job_and_the_audit(queued_job):  # noqa: F811
+    assert engine.job_run(job_id=queued_job.pk) == "succeeded"
+    job = ConversionJob.objects.get(pk=queued_job.pk)
+    (output,) = outputs_of(job)
+    assert job.status == JobStatus.SUCCEEDED and job.progress == 100 and job.result_id == output.pk
+    assert job.facts["width"] == 4 and job.finished_at is not None and job.error_code == ""
+    assert output.organization_id == job.organization_id and output.confirmed_at is not None
+    assert output.metadata["conversion"]["job_id"] == job.pk and output.size == storage.object_size(output.storage_key)
+    event = AuditEvent.objects.get(action="conversion.succeed", target_id=job.pk)
+    assert event.details == {"result_id": output.pk, "size": output.size, "target_format": "jpeg"}
+    assert event.organization_id == job.organization_id and event.actor_label == "system"
+
+
+def test_a_job_canceled_while_converting_keeps_no_output(queued_job, member, monkeypatch):  # noqa: F811
+    from tests.conftest import data_of
+
+    def cancel(_key):
+        data_of(member.client().post(f"/api/conversion-jobs/{queued_job.organization_id}/{queued_job.pk}/cancel"), 200)
+
+    keys = capture_store(monkeypatch, before_record=cancel)
+    assert engine.job_run(job_id=queued_job.pk) == "skipped"
+    job = ConversionJob.objects.get(pk=queued_job.pk)
+    assert job.status == JobStatus.CANCELED and job.result_id is None
+    assert outputs_of(job) == []
+    assert keys and storage.object_size(keys[0]) is None  # the stored bytes were dropped
+    assert not AuditEvent.objects.filter(action="conversion.succeed", target_id=job.pk).exists()
+
+
+def test_a_job_taken_over_meanwhile_is_not_finished_by_the_old_claim(queued_job, monkeypatch):  # noqa: F811
+    def take_over(_key):
+        ConversionJob.objects.filter(pk=queued_job.pk).update(claimed_by="elsewhere:1")
+
+    keys = capture_store(monkeypatch, before_record=take_over)
+    assert engine.job_run(job_id=queued_job.pk) == "skipped"
+    job = ConversionJob.objects.get(pk=queued_job.pk)
+    assert (job.status, job.claimed_by, job.result_id) == (JobStatus.RUNNING, "elsewhere:1", None)
+    assert outputs_of(job) == [] and storage.object_size(keys[0]) is None
+
+
+def test_an_output_over_the_quota_fails_the_job_and_keeps_nothing(queued_job, monkeypatch):  # noqa: F811
+    from fileconvert.usage import storage_usage
+
+    used, _files = storage_usage(queued_job.organization_id)
+    Organization.objects.filter(pk=queued_job.organization_id).update(storage_quota_bytes=used + 1)
+    keys = capture_store(monkeypatch)
+    assert engine.job_run(job_id=queued_job.pk) == "failed"
+    job = ConversionJob.objects.get(pk=queued_job.pk)
+    assert (job.status, job.error_code, job.result_id) == (JobStatus.FAILED, "QUOTA_EXCEEDED", None)
+    assert outputs_of(job) == [] and storage.object_size(keys[0]) is None
+    assert AuditEvent.objects.filter(action="conversion.fail", target_id=job.pk).exists()
+    assert not AuditEvent.objects.filter(action="conversion.succeed", target_id=job.pk).exists()
+
+
+def test_the_file_quota_counts_too(queued_job, monkeypatch):  # noqa: F811
+    from fileconvert.usage import storage_usage
+
+    _used, files = storage_usage(queued_job.organization_id)
+    Organization.objects.filter(pk=queued_job.organization_id).update(file_quota=files)
+    capture_store(monkeypatch)
+    assert engine.job_run(job_id=queued_job.pk) == "failed"
+    assert ConversionJob.objects.get(pk=queued_job.pk).error_code == "QUOTA_EXCEEDED"
+
+
+def test_a_source_deleted_before_the_run_fails_cleanly(queued_job, monkeypatch):  # noqa: F811
+    # The row is read once by the engine (fastsql.get): gone means SOURCE_GONE, not a crash.
+    from fileconvert import fastsql
+
+    monkeypatch.setattr(fastsql, "get", lambda model, pk, **kw: None)
+    assert engine.job_run(job_id=queued_job.pk) == "failed"
+    assert ConversionJob.objects.get(pk=queued_job.pk).error_code == "SOURCE_GONE"
+
+
+def test_job_transition_is_conditional_on_the_claim(queued_job):  # noqa: F811
+    job = engine.job_claim(queued_job.pk)
+    other = ConversionJob.objects.get(pk=job.pk)
+    other.claimed_by = "someone-else:2"
+    assert services.job_transition(other, status=JobStatus.FAILED) == 0
+    assert services.job_transition(job, progress=50) == 1
+    assert ConversionJob.objects.get(pk=job.pk).progress == 50

@@ -1,0 +1,161 @@
+"""fileconvert.fastsql: statements compiled once must write and read exactly what the ORM
+writes and reads (on SQLite and on PostgreSQL: the suite runs on both)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import F, signals
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from accounts.models import AuditEvent, Organization
+from conversions.models import ConversionJob, JobStatus
+from fileconvert import fastsql
+from fileconvert.usage import storage_usage
+from uploads.models import FileStatus, StoredFile
+
+pytestmark = pytest.mark.django_db
+
+# The models whose hot-path writes go through fastsql: no signals may be expected of them.
+FAST_MODELS = (AuditEvent, ConversionJob, StoredFile, Organization)
+
+
+def _file(org: Organization, name: str = "a.png", **extra) -> StoredFile:
+    file = StoredFile(organization=org, name=name, **extra)
+    file.storage_key = f"{org.pk}/{file.pk}/{name}"
+    return file
+
+
+def test_no_model_signal_receivers_on_the_fast_models():
+    for signal in (signals.pre_save, signals.post_save):
+        for model in FAST_MODELS:
+            assert not signal.has_listeners(model), f"{signal} has receivers for {model.__name__}: fastsql skips them"
+
+
+def test_insert_stores_what_the_orm_stores(org_a, owner):
+    fast = _file(
+        org_a,
+        size=123,
+        metadata={"conversion": {"w": 1024, "name": "ünïcode ✓", "nested": [1, None, True]}},
+        uploaded_by=owner.user,
+        confirmed_at=timezone.now(),
+        status=FileStatus.PROCESSING,
+    )
+    orm = _file(org_a, name="b.png", size=123, metadata=fast.metadata, uploaded_by=owner.user, confirmed_at=fast.confirmed_at)
+    orm.status = FileStatus.PROCESSING
+    fastsql.insert(fast)
+    orm.save(force_insert=True)
+    assert fast._state.adding is False and fast._state.db == "default"
+    a, b = StoredFile.objects.get(pk=fast.pk), StoredFile.objects.get(pk=orm.pk)
+    ignore = {"id", "name", "storage_key", "created_at"}
+    assert {k: v for k, v in model_to_dict(a).items() if k not in ignore} == {
+        k: v for k, v in model_to_dict(b).items() if k not in ignore
+    }
+    assert a.metadata["conversion"]["name"] == "ünïcode ✓" and a.confirmed_at == fast.confirmed_at
+    assert a.upload_id is None and a.parent_id is None  # null foreign keys
+
+
+def test_insert_refuses_expressions_and_keeps_nothing(org_a):
+    job_file = _file(org_a)
+    job_file.size = F("size") + 1
+    with pytest.raises(TypeError, match="values, not expressions"):
+        fastsql.insert(job_file)
+    assert not StoredFile.objects.filter(pk=job_file.pk).exists()
+
+
+def test_insert_of_a_duplicate_key_raises_the_orm_error(org_a):
+    from django.db import IntegrityError
+
+    first = fastsql.insert(_file(org_a))
+    again = _file(org_a, name="other.png")
+    again.storage_key = first.storage_key  # unique
+    with pytest.raises(IntegrityError), transaction.atomic():
+        fastsql.insert(again)
+
+
+def test_update_where_is_a_conditional_transition(org_a):
+    file = fastsql.insert(_file(org_a, status=FileStatus.PROCESSING))
+    later = timezone.now() + timedelta(hours=1)
+    # The condition does not hold: nothing changes.
+    assert fastsql.update_where(StoredFile, {"status": FileStatus.ACTIVE}, pk=file.pk, status=FileStatus.PENDING) == 0
+    assert StoredFile.objects.get(pk=file.pk).status == FileStatus.PROCESSING
+    changed = fastsql.update_where(
+        StoredFile,
+        {"status": FileStatus.ACTIVE, "metadata": {"k": [1, 2]}, "expires_at": later, "parent": None},
+        pk=file.pk,
+        status=FileStatus.PROCESSING,
+    )
+    assert changed == 1
+    stored = StoredFile.objects.get(pk=file.pk)
+    assert (stored.status, stored.metadata, stored.expires_at) == (FileStatus.ACTIVE, {"k": [1, 2]}, later)
+    with pytest.raises(ValueError, match="condition"):
+        fastsql.update_where(StoredFile, {"status": FileStatus.ACTIVE})
+    with pytest.raises(TypeError):
+        fastsql.update_where(StoredFile, {"size": F("size") + 1}, pk=file.pk)
+
+
+def test_update_where_takes_a_model_for_a_foreign_key(org_a):
+    parent = fastsql.insert(_file(org_a, name="parent.png"))
+    child = fastsql.insert(_file(org_a, name="child.png"))
+    assert fastsql.update_where(StoredFile, {"parent": parent}, pk=child.pk) == 1
+    assert StoredFile.objects.get(pk=child.pk).parent_id == parent.pk
+
+
+def test_get_reads_what_the_orm_reads(org_a):
+    file = fastsql.insert(_file(org_a, metadata={"a": {"b": 1}}, confirmed_at=timezone.now(), size=7))
+    got = fastsql.get(StoredFile, file.pk)
+    assert model_to_dict(got) == model_to_dict(StoredFile.objects.get(pk=file.pk))
+    assert got.confirmed_at.tzinfo is not None and got.metadata == {"a": {"b": 1}}
+    assert got._state.adding is False
+    assert fastsql.get(StoredFile, "fil_missing") is None
+    org = fastsql.get(Organization, org_a.pk, for_update=True)
+    assert model_to_dict(org) == model_to_dict(Organization.objects.get(pk=org_a.pk))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+def test_get_for_update_locks_the_row(org_a):
+    with transaction.atomic():
+        fastsql.get(Organization, org_a.pk, for_update=True)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE l.pid = pg_backend_pid() AND c.relname = %s AND l.mode = 'RowShareLock'",
+                [Organization._meta.db_table],
+            )
+            assert cursor.fetchone()[0] == 1
+
+
+def test_storage_usage_matches_the_orm_aggregate(org_a, org_b):
+    assert storage_usage(org_a) == (0, 0)
+    for size in (10, 20, None):
+        fastsql.insert(_file(org_a, name=f"{size}.bin", size=size, confirmed_at=timezone.now()))
+    fastsql.insert(_file(org_a, name="unconfirmed.bin", size=1000))  # not counted until confirmed
+    fastsql.insert(_file(org_b, name="other.bin", size=5, confirmed_at=timezone.now()))
+    assert storage_usage(org_a) == (30, 3)
+    assert storage_usage(org_a.pk) == (30, 3)
+    assert storage_usage(org_b) == (5, 1)
+
+
+def test_a_job_written_by_fastsql_reads_back_through_the_orm(org_a, owner):
+    source = fastsql.insert(_file(org_a, confirmed_at=timezone.now(), status=FileStatus.ACTIVE))
+    job = fastsql.insert(
+        ConversionJob(
+            organization=org_a,
+            source=source,
+            source_format="png",
+            target_format="jpeg",
+            options={"width": 4},
+            created_by=owner.user,
+        )
+    )
+    stored = ConversionJob.objects.get(pk=job.pk)
+    assert (stored.status, stored.options, stored.created_by_id, stored.progress) == (
+        JobStatus.QUEUED,
+        {"width": 4},
+        owner.user.pk,
+        0,
+    )
+    assert stored.queued_at == job.queued_at and stored.created_at == job.created_at
