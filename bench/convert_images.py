@@ -124,8 +124,10 @@ def main() -> int:
             ids = [services.job_create(actor=actor, source=f, target_format=target, options=options).pk for f in batch]
             submitted, cpu_submit = time.perf_counter() - started, time.process_time() - cpu_started
             _wait_jobs(ids, ConversionJob, JobStatus)
-            print(f"        bench CPU ms per job: submit {cpu_submit * 1000 / len(ids):.2f}, waiting "
-                  f"{(time.process_time() - cpu_started - cpu_submit) * 1000 / len(ids):.2f}")
+            print(
+                f"        bench CPU ms per job: submit {cpu_submit * 1000 / len(ids):.2f}, waiting "
+                f"{(time.process_time() - cpu_started - cpu_submit) * 1000 / len(ids):.2f}"
+            )
             elapsed = time.perf_counter() - started
             used = cpu.setdefault(target, dict.fromkeys(before, 0.0))
             for group, seconds in cpu_delta(before, cpu_seconds_by_group()).items():
@@ -170,8 +172,8 @@ def main() -> int:
 def _wait_jobs(ids: list[str], model, status, timeout: float = 3600) -> None:
     """Until none of the batch is queued or running. Every earlier batch has finished when a
     batch is submitted, so "no active job" is the partial index ``job_active_idx`` (one index
-    probe), not a count over an IN list of the batch's ids: that poll, 20 times a second,
-    cost this process and PostgreSQL about 3 ms of CPU per job, taken from the workers."""
+    probe), not a count over an IN list of the batch's ids compiled and run 20 times a
+    second by this process and PostgreSQL on the cores the workers need."""
     deadline = time.monotonic() + timeout
     active = [status.QUEUED, status.RUNNING]
     while time.monotonic() < deadline:
