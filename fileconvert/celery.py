@@ -1,4 +1,5 @@
 import os
+import time
 
 from celery import Celery, signals
 
@@ -24,20 +25,41 @@ def _in_worker(task: object) -> bool:
     return not getattr(getattr(task, "request", None), "is_eager", False)
 
 
+# Django's health check (CONN_HEALTH_CHECKS) pings a kept connection with a round trip
+# before its first query after every close_old_connections, so once per task: about a
+# tenth of a short task's time in the pool process (py-spy on bench/job_overhead.py). A
+# connection that finished a task cleanly less than RECHECK_SECONDS ago skips it, as
+# PgBouncer's server_check_delay does (30 s there). Should the database restart inside
+# that window, the task's first statement fails instead: Django drops the connection after
+# it, and the per-file and per-job tasks retry on OperationalError (autoretry_for).
+RECHECK_SECONDS = 2.0
+_clean_at: dict[str, float] = {}
+
+
 @signals.task_prerun.connect
 def _usable_connections_before_task(task: object = None, **_kwargs: object) -> None:
     if _in_worker(task):
-        from django.db import close_old_connections
+        from django.db import close_old_connections, connections
 
         close_old_connections()
+        now = time.monotonic()
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None and now - _clean_at.get(conn.alias, -RECHECK_SECONDS) < RECHECK_SECONDS:
+                conn.health_check_done = True
 
 
 @signals.task_postrun.connect
 def _expire_connections_after_task(task: object = None, **_kwargs: object) -> None:
     if _in_worker(task):
-        from django.db import close_old_connections
+        from django.db import close_old_connections, connections
 
         close_old_connections()
+        now = time.monotonic()
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None and not conn.errors_occurred:
+                _clean_at[conn.alias] = now
+            else:
+                _clean_at.pop(conn.alias, None)
 
 
 @app.task(name="fileconvert.ping")
