@@ -91,30 +91,33 @@ def _update_returning() -> bool:
 
 def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
     """The queued -> running conditional UPDATE that also returns the claimed row: one
-    statement (and one commit) instead of the UPDATE and a SELECT. The source file and the
-    organization are not joined; ``job.source`` loads on first use (a no-op job never
-    needs it), the organization is used by id."""
+    statement (and one commit) instead of the UPDATE and a SELECT, built once. The source
+    file is not joined (``_execute`` reads it; a no-op job never needs it), the organization
+    is used by id.
+
+    PostgreSQL: this one commit does not wait for its WAL flush (synchronous_commit off for
+    this statement's own transaction only, never inside an atomic block). Losing it in a
+    crash is safe: the job is still queued, the worker's next statement fails and the task
+    is retried, and the finish's commit, which does wait, flushes the claim with it. It
+    halves the claim's latency (decision 0008)."""
     meta = ConversionJob._meta
-    qn = connection.ops.quote_name
-    c = {name: qn(meta.get_field(name).column) for name in ("id", "status", "claimed_by", "attempts", "progress", "started_at")}
-    table, returning = qn(meta.db_table), fastsql.returning_columns(ConversionJob, connection)
-    # PostgreSQL: this one commit does not wait for its WAL flush (synchronous_commit off for
-    # this statement's own transaction only). Losing it in a crash is safe: the job is still
-    # queued, the worker's next statement fails and the task is retried, and the finish's
-    # commit, which does wait, flushes the claim with it. It halves the claim's latency.
-    asynchronous, from_async = "", ""
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:  # its own transaction only
-        asynchronous = "WITH claim_commit AS (SELECT set_config('synchronous_commit', 'off', true))"
-        from_async = "FROM claim_commit"
-    sql = f"""
-        {asynchronous}
-        UPDATE {table}
-        SET {c["status"]} = %s, {c["claimed_by"]} = %s, {c["attempts"]} = {c["attempts"]} + 1, {c["progress"]} = 0,
-            {c["started_at"]} = %s
-        {from_async}
-        WHERE {c["id"]} = %s AND {c["status"]} = %s
-        RETURNING {returning}
-    """  # noqa: S608 - quoted names from the model's meta; every value is a parameter
+    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
+
+    def build() -> str:
+        qn = connection.ops.quote_name
+        c = {n: qn(meta.get_field(n).column) for n in ("id", "status", "claimed_by", "attempts", "progress", "started_at")}
+        prefix = "WITH claim_commit AS (SELECT set_config('synchronous_commit', 'off', true))" if asynchronous else ""
+        return f"""
+            {prefix}
+            UPDATE {qn(meta.db_table)}
+            SET {c["status"]} = %s, {c["claimed_by"]} = %s, {c["attempts"]} = {c["attempts"]} + 1, {c["progress"]} = 0,
+                {c["started_at"]} = %s
+            {"FROM claim_commit" if asynchronous else ""}
+            WHERE {c["id"]} = %s AND {c["status"]} = %s
+            RETURNING {fastsql.returning_columns(ConversionJob, connection)}
+        """  # noqa: S608 - quoted names from the model's meta; every value is a parameter
+
+    sql = fastsql.once(("claim", connection.vendor, asynchronous), build)
     started_at = meta.get_field("started_at").get_db_prep_value(timezone.now(), connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, [JobStatus.RUNNING.value, token, started_at, job_id, JobStatus.QUEUED.value])

@@ -44,7 +44,8 @@ def _usable_connections_before_task(task: object = None, **_kwargs: object) -> N
         close_old_connections()
         now = time.monotonic()
         for conn in connections.all(initialized_only=True):
-            if conn.connection is not None and now - _clean_at.get(conn.alias, -RECHECK_SECONDS) < RECHECK_SECONDS:
+            clean_at = _clean_at.get(conn.alias)
+            if conn.connection is not None and clean_at is not None and now - clean_at < RECHECK_SECONDS:
                 conn.health_check_done = True
 
 

@@ -33,7 +33,9 @@ def _connection(model: type[Model], *, write: bool) -> Any:
     return connections[router.db_for_write(model) if write else router.db_for_read(model)]
 
 
-def _compiled(key: tuple[Any, ...], build: Any) -> Any:
+def once(key: tuple[Any, ...], build: Any) -> Any:
+    """``build()`` the first time ``key`` is asked for, the cached result after: the one
+    cache of compiled statements (this module's, and hand-written ones like the claim's)."""
     found = _SQL.get(key)
     if found is None:
         found = _SQL[key] = build()
@@ -58,7 +60,7 @@ def insert(obj: M) -> M:
         placeholders = ", ".join(["%s"] * len(fields))
         return f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({placeholders})", fields  # noqa: S608
 
-    sql, fields = _compiled(("insert", model, connection.vendor), build)
+    sql, fields = once(("insert", model, connection.vendor), build)
     if obj.pk is None:
         raise ValueError(f"{model.__name__} needs its primary key set before fastsql.insert")
     params = []
@@ -82,30 +84,34 @@ def update_where(model: type[Model], values: dict[str, Any], **where: Any) -> in
     qn = connection.ops.quote_name
     set_names, where_names = tuple(values), tuple(where)
 
-    def build() -> str:
-        sets = ", ".join(f"{qn(f.column)} = %s" for f in _columns(model, set_names))
-        conditions = " AND ".join(f"{qn(f.column)} = %s" for f in _columns(model, where_names))
-        return f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {conditions}"  # noqa: S608
+    def build() -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:
+        set_fields, where_fields = _columns(model, set_names), _columns(model, where_names)
+        sets = ", ".join(f"{qn(f.column)} = %s" for f in set_fields)
+        conditions = " AND ".join(f"{qn(f.column)} = %s" for f in where_fields)
+        return f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {conditions}", set_fields, where_fields  # noqa: S608
 
     if not where_names:
         raise ValueError("update_where needs a condition")
-    sql = _compiled(("update", model, connection.vendor, set_names, where_names), build)
-    params = _prepared(model, connection, set_names, values.values())
-    params += _prepared(model, connection, where_names, where.values(), lookup=True)
+    sql, set_fields, where_fields = once(("update", model, connection.vendor, set_names, where_names), build)
+    params = [
+        f.get_db_prep_save(v, connection) for f, v in zip(set_fields, _values(model, set_fields, values.values()), strict=True)
+    ]
+    params += [
+        f.get_db_prep_value(v, connection, prepared=False)
+        for f, v in zip(where_fields, _values(model, where_fields, where.values()), strict=True)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
 
-def _prepared(model: type[Model], connection: Any, names: Sequence[str], values: Iterable[Any], lookup: bool = False) -> list:
+def _values(model: type[Model], fields: Sequence[Field], values: Iterable[Any]) -> list[Any]:
+    """Plain values (a model instance stands for its primary key); expressions refused."""
     out = []
-    for field, value in zip(_columns(model, names), values, strict=True):
+    for field, value in zip(fields, values, strict=True):
         if hasattr(value, "resolve_expression"):
             raise TypeError(f"{model.__name__}.{field.name}: fastsql takes values, not expressions")
-        if isinstance(value, Model):
-            value = value.pk
-        prepared = field.get_db_prep_value(value, connection, prepared=False) if lookup else None
-        out.append(prepared if lookup else field.get_db_prep_save(value, connection))
+        out.append(value.pk if isinstance(value, Model) else value)
     return out
 
 
@@ -122,7 +128,7 @@ def get(model: type[M], pk: Any, *, for_update: bool = False) -> M | None:
         columns = ", ".join(qn(f.column) for f in meta.concrete_fields)
         return f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = %s{lock}"  # noqa: S608
 
-    sql = _compiled(("get", model, connection.vendor, lock), build)
+    sql = once(("get", model, connection.vendor, lock), build)
     with connection.cursor() as cursor:
         cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection, prepared=False)])
         row = cursor.fetchone()
@@ -132,7 +138,7 @@ def get(model: type[M], pk: Any, *, for_update: bool = False) -> M | None:
 def returning_columns(model: type[Model], connection: Any) -> str:
     """Every concrete column, quoted, in the order ``from_row`` reads them."""
     qn = connection.ops.quote_name
-    return _compiled(("columns", model, connection.vendor), lambda: ", ".join(qn(f.column) for f in model._meta.concrete_fields))
+    return once(("columns", model, connection.vendor), lambda: ", ".join(qn(f.column) for f in model._meta.concrete_fields))
 
 
 def from_row(model: type[M], row: Sequence[Any], connection: Any) -> M:
@@ -140,17 +146,17 @@ def from_row(model: type[M], row: Sequence[Any], connection: Any) -> M:
     order (``RETURNING`` or ``SELECT``), converted as the ORM converts what it reads."""
     fields = model._meta.concrete_fields
 
-    def build() -> tuple[tuple[Any, list], ...]:
+    def build() -> tuple[list[str], tuple[tuple[Any, list], ...]]:
         out = []
         for field in fields:
             expression = field.get_col(model._meta.db_table)
             out.append((expression, connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)))
-        return tuple(out)
+        return [f.attname for f in fields], tuple(out)
 
-    converters = _compiled(("converters", model, connection.vendor), build)
+    attnames, converters = once(("converters", model, connection.vendor), build)
     values = []
     for (expression, convert_all), value in zip(converters, row, strict=True):
         for convert in convert_all:
             value = convert(value, expression, connection)
         values.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
+    return model.from_db(connection.alias, attnames, values)

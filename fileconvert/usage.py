@@ -12,6 +12,8 @@ from typing import Any
 from django.db import connections, router
 from django.db.models import Count, Model, Q, Sum
 
+from fileconvert import fastsql
+
 
 @dataclass(frozen=True)
 class StorageModel:
@@ -28,15 +30,13 @@ def register_storage_model(model: type[Model], *, size_field: str, counted: Q | 
 
 
 _SENTINEL = "\x00organization\x00"
-_COMPILED: dict[tuple[type[Model], str], tuple[str, list[Any]]] = {}
 
 
 def _compiled(entry: StorageModel, connection: Any) -> tuple[str, list[Any]]:
-    """The SUM/COUNT of ``entry`` for one organization, compiled by the ORM once: every
-    upload confirmation and every conversion output asks (``fileconvert.fastsql``'s reason)."""
-    key = (entry.model, connection.alias)
-    found = _COMPILED.get(key)
-    if found is None:
+    """The SUM/COUNT of ``entry`` for one organization, compiled by the ORM once
+    (``fastsql.once``): every upload confirmation and every conversion output asks."""
+
+    def build() -> tuple[str, list[Any]]:
         query = (
             entry.model._default_manager.filter(entry.counted, organization_id=_SENTINEL)
             .order_by()
@@ -48,8 +48,9 @@ def _compiled(entry: StorageModel, connection: Any) -> tuple[str, list[Any]]:
         sql, params = query.get_compiler(connection=connection).as_sql()
         if list(params).count(_SENTINEL) != 1:
             raise RuntimeError(f"storage usage of {entry.model.__name__}: the organization must be the one parameter")
-        found = _COMPILED[key] = (sql, list(params))
-    return found
+        return sql, list(params)
+
+    return fastsql.once(("storage-usage", entry.model, connection.vendor), build)
 
 
 def storage_usage(org: Any) -> tuple[int, int]:

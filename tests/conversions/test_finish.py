@@ -20,7 +20,7 @@ def outputs_of(job: ConversionJob) -> list[StoredFile]:
 
 
 def capture_store(monkeypatch, before_record=None) -> list[str]:
-    """Keys the engine stored; ``before_record(job)`` runs between storing and recording."""
+    """Keys the engine stored; ``before_record(key)`` runs between storing and recording."""
     keys: list[str] = []
     real_store = engine._store
 
