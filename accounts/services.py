@@ -8,8 +8,9 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -55,10 +56,12 @@ def _conf(name: str) -> Any:
     return settings.FILECONVERT[name]
 
 
+P = ParamSpec("P")
+
 # --- Audit ------------------------------------------------------------------------
 
 
-def audit_record(
+def audit_event(
     *,
     org: Organization | None = None,
     org_id: str = "",
@@ -69,6 +72,8 @@ def audit_record(
     target_id: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    """An audit event, not yet written: ``fastsql.insert_statement`` it with the statements
+    it belongs with (``audit_record`` writes it at once)."""
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target_id or str(target.pk)
@@ -76,7 +81,7 @@ def audit_record(
     # By id when the caller has no Organization loaded (a worker finishing a job): no query for it.
     owner = {"organization": org} if org is not None else {"organization_id": org_id}
     if not (org is not None or org_id):
-        raise ValueError("audit_record needs org or org_id")
+        raise ValueError("an audit event needs org or org_id")
     event = AuditEvent(
         **owner,
         actor=user,
@@ -88,8 +93,19 @@ def audit_record(
         ip=current_client_ip(),
         details=details or {},
     )
-    # Every audited action writes one: its INSERT is compiled once (fileconvert.fastsql).
-    return fastsql.insert(event)
+    return event
+
+
+def _written(build: Callable[P, AuditEvent]) -> Callable[P, AuditEvent]:
+    def write(*args: P.args, **kwargs: P.kwargs) -> AuditEvent:
+        # Every audited action writes one: its INSERT is compiled once (fileconvert.fastsql).
+        return fastsql.insert(build(*args, **kwargs))
+
+    write.__doc__ = "Write one audit event (``audit_event``'s arguments) in the caller's transaction."
+    return write
+
+
+audit_record = _written(audit_event)
 
 
 # --- Organizations and users --------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import itertools
 import multiprocessing
 import os
 import sys
@@ -153,6 +154,7 @@ def main() -> int:
             spent = " ".join(f"{g} {v * 1000 / len(jobs):.1f}" for g, v in cpu[target].items() if v > 0.0005 * len(jobs))
             print(f"        CPU ms per job while the jobs ran, by process: {spent}")
             print(f"        jobs: mean run {busy / len(jobs) * 1000:.0f} ms (claim -> finished), parallelism {busy / piped:.2f}")
+            print(f"        between jobs in one worker process (finished -> next claimed): {_gaps(jobs_a, jobs_b)}")
             print(
                 f"{kind:>6}: plain Pillow {plain:7.2f}s ({args.files / plain:6.1f}/s)   jobs {piped:7.2f}s "
                 f"({args.files / piped:6.1f}/s, submit {submitted:.2f}s)   ratio {piped / plain:.2f}x (target <= 1.25)   "
@@ -167,6 +169,23 @@ def main() -> int:
         env.stop(keep=args.keep)
         del worker
     return 0
+
+
+def _gaps(*batches: list) -> str:
+    """Median and p90 of the time a worker process spends between finishing one job and
+    claiming its next (Celery's dispatch, the task's set-up and tear-down), in ms."""
+    runs: dict[tuple[int, str], list] = {}
+    for index, batch in enumerate(batches):
+        for job in batch:
+            runs.setdefault((index, job.claimed_by), []).append(job)
+    gaps = []
+    for run in runs.values():
+        run.sort(key=lambda j: j.started_at)
+        gaps += [(b.started_at - a.finished_at).total_seconds() * 1000 for a, b in itertools.pairwise(run)]
+    if not gaps:
+        return "n/a"
+    gaps.sort()
+    return f"median {gaps[len(gaps) // 2]:.1f} ms, p90 {gaps[len(gaps) * 9 // 10]:.1f} ms over {len(gaps)}"
 
 
 def _wait_jobs(ids: list[str], model, status, timeout: float = 3600) -> None:

@@ -24,6 +24,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.services import audit_event
 from conversions import converters, services
 from conversions.converters.images import PIL_NAMES, ImageConverter, output_boxes, target_size
 from conversions.models import ConversionJob, JobStatus
@@ -91,9 +92,10 @@ def _update_returning() -> bool:
 
 def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
     """The queued -> running conditional UPDATE that also returns the claimed row: one
-    statement (and one commit) instead of the UPDATE and a SELECT, built once. The source
-    file is not joined (``_execute`` reads it; a no-op job never needs it), the organization
-    is used by id.
+    statement (and one commit) instead of the UPDATE and a SELECT, built once. On
+    PostgreSQL the same statement also returns the source file's row (a join on the
+    UPDATE's RETURNING; SQLite has no RETURNING in a WITH): the conversion needs it next,
+    and this saves it a round trip. The organization is used by id.
 
     PostgreSQL: this one commit does not wait for its WAL flush (synchronous_commit off for
     this statement's own transaction only, never inside an atomic block). Losing it in a
@@ -101,14 +103,13 @@ def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
     is retried, and the finish's commit, which does wait, flushes the claim with it. It
     halves the claim's latency (decision 0008)."""
     meta = ConversionJob._meta
-    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
+    postgresql = connection.vendor == "postgresql"
+    asynchronous = postgresql and not connection.in_atomic_block
 
     def build() -> str:
         qn = connection.ops.quote_name
         c = {n: qn(meta.get_field(n).column) for n in ("id", "status", "claimed_by", "attempts", "progress", "started_at")}
-        prefix = "WITH claim_commit AS (SELECT set_config('synchronous_commit', 'off', true))" if asynchronous else ""
-        return f"""
-            {prefix}
+        update = f"""
             UPDATE {qn(meta.db_table)}
             SET {c["status"]} = %s, {c["claimed_by"]} = %s, {c["attempts"]} = {c["attempts"]} + 1, {c["progress"]} = 0,
                 {c["started_at"]} = %s
@@ -116,13 +117,30 @@ def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
             WHERE {c["id"]} = %s AND {c["status"]} = %s
             RETURNING {fastsql.returning_columns(ConversionJob, connection)}
         """  # noqa: S608 - quoted names from the model's meta; every value is a parameter
+        if not postgresql:
+            return update
+        files = StoredFile._meta
+        source = ", ".join(f"source.{qn(f.column)}" for f in files.concrete_fields)
+        prefix = "claim_commit AS (SELECT set_config('synchronous_commit', 'off', true))," if asynchronous else ""
+        return f"""
+            WITH {prefix} claimed AS ({update})
+            SELECT claimed.*, {source} FROM claimed
+            LEFT JOIN {qn(files.db_table)} source ON source.{qn(files.pk.column)} = claimed.{qn(meta.get_field("source").column)}
+        """  # noqa: S608 - as above
 
     sql = fastsql.once(("claim", connection.vendor, asynchronous), build)
     started_at = meta.get_field("started_at").get_db_prep_value(timezone.now(), connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [JobStatus.RUNNING.value, token, started_at, job_id, JobStatus.QUEUED.value])
-        row = cursor.fetchone()
-    return None if row is None else fastsql.from_row(ConversionJob, row, connection)
+    params = [JobStatus.RUNNING.value, token, started_at, job_id, JobStatus.QUEUED.value]
+    (result,) = fastsql.run([fastsql.Statement(sql, params, connection.alias)])  # prepared once per connection
+    if not result.rows:
+        return None
+    row = result.rows[0]
+    width = len(meta.concrete_fields)
+    job = fastsql.from_row(ConversionJob, row[:width], connection)
+    source = row[width:]
+    if source and source[0] is not None:  # gone: _execute finds that out and says so
+        job.source = fastsql.from_row(StoredFile, source, connection)
+    return job
 
 
 def job_claim(job_id: str) -> ConversionJob | None:
@@ -408,12 +426,8 @@ def job_noop(*, job_id: str) -> str:
     job = job_claim(job_id)
     if job is None:
         return "skipped"
-    with transaction.atomic():
-        done = services.job_transition(job, status=JobStatus.SUCCEEDED, progress=100, finished_at=timezone.now())
-        if done:
-            from accounts.services import audit_record
-
-            audit_record(org_id=job.organization_id, actor=None, action="conversion.succeed", target=job, details={"noop": True})
+    event = audit_event(org_id=job.organization_id, actor=None, action="conversion.succeed", target=job, details={"noop": True})
+    done = services.job_finish(job, {"status": JobStatus.SUCCEEDED, "progress": 100, "finished_at": timezone.now()}, event)
     return "succeeded" if done else "skipped"
 
 

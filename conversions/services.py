@@ -15,14 +15,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.identity import Identity
-from accounts.models import Organization
-from accounts.services import audit_record
+from accounts.models import AuditEvent, Organization
+from accounts.services import audit_event, audit_record
 from conversions import converters
 from conversions.models import ACTIVE_STATUSES, ConversionJob, JobStatus
 from conversions.selectors import detect_format
 from fileconvert import fastsql
 from fileconvert.errors import Conflict, NotFound, Unprocessable
 from fileconvert.names import sanitize_filename
+from fileconvert.usage import storage_usage_of, storage_usage_statements
 from uploads.models import FileStatus, StoredFile, Visibility
 from uploads.services import publish_processing, quota_check
 
@@ -108,8 +109,7 @@ def job_create(
             retry_of=retry_of,
             enqueued_at=timezone.now(),  # published on commit; the sweeper republishes if that is lost
         )
-        fastsql.insert(job)  # the INSERT compiled once: every job pays for it
-        audit_record(
+        event = audit_event(
             org=actor.org,
             actor=actor,
             action="conversion.retry" if retry_of else "conversion.create",
@@ -121,6 +121,8 @@ def job_create(
                 "retry_of": retry_of.pk if retry_of else None,
             },
         )
+        # Both INSERTs compiled once and sent together: every job pays for them.
+        fastsql.run([fastsql.insert_statement(job), fastsql.insert_statement(event)])
         transaction.on_commit(lambda: job_publish(job.pk))
     return job
 
@@ -227,64 +229,83 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
             }
         },
     )
+    moved = job_transition_statement(
+        job,
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+        result=output.pk,
+        facts=facts,
+        finished_at=now,
+        error_code="",
+        error_message="",
+    )
     with transaction.atomic():
-        # The conditional UPDATE first: it locks the job row and proves the claim is still
-        # ours (a cancel or a takeover that committed first leaves 0 rows, and nothing is
-        # written); a cancel arriving later waits for this commit and then finds the job
-        # finished. The result's foreign key is checked at commit (deferred constraints).
-        if not job_transition(
-            job,
-            status=JobStatus.SUCCEEDED,
-            progress=100,
-            result=output.pk,
-            facts=facts,
-            finished_at=now,
-            error_code="",
-            error_message="",
-        ):
+        # One batch (one round trip on PostgreSQL, fastsql.run): the conditional UPDATE first,
+        # which locks the job row and proves the claim is still ours (a cancel or a takeover
+        # that committed first leaves 0 rows, and nothing is written; a cancel arriving later
+        # waits for this commit and then finds the job finished); then the organization's
+        # row, which serializes quota checks against concurrent uploads; then its usage, read
+        # after the lock is held. The result's foreign key is checked at commit (deferred).
+        transition, locked, *usage = fastsql.run(
+            [
+                moved,
+                fastsql.get_statement(Organization, job.organization_id, for_update=True),
+                *storage_usage_statements(job.organization_id),
+            ]
+        )
+        if not transition.rowcount:
             return None
-        # The organization's row serializes quota checks against concurrent uploads; a
-        # refusal raises and rolls the job's UPDATE back with everything else.
-        org = fastsql.get(Organization, job.organization_id, for_update=True)
-        quota_check(org=org, incoming_bytes=size)
-        fastsql.insert(output)
-        audit_record(
+        org = locked.first(Organization)
+        if org is None:
+            raise NotFound("The organization is gone.")
+        # A refusal raises and rolls the job's UPDATE back with everything else.
+        quota_check(org=org, incoming_bytes=size, usage=storage_usage_of(usage))
+        event = audit_event(
             org=org,
             actor=None,
             action="conversion.succeed",
             target=job,
             details={"result_id": output.pk, "size": size, "target_format": job.target_format},
         )
+        fastsql.run([fastsql.insert_statement(output), fastsql.insert_statement(event)])
         # The output goes through the same pipeline as an upload: summary, thumbnail, review.
         transaction.on_commit(lambda: publish_processing(output.pk))
     job.status, job.progress, job.result, job.facts, job.finished_at = JobStatus.SUCCEEDED, 100, output, facts, now
     return output
 
 
+def job_transition_statement(job: ConversionJob, **values: Any) -> fastsql.Statement:
+    """running -> ``values`` while the claim is still ``job``'s: the conditional UPDATE of
+    every finish (compiled once); 1 row if done, 0 if the job was canceled or taken over."""
+    return fastsql.update_where_statement(ConversionJob, values, pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by)
+
+
 def job_transition(job: ConversionJob, **values: Any) -> int:
-    """running -> ``values`` while the claim is still ``job``'s: 1 if done, 0 if the job was
-    canceled or taken over meanwhile. The conditional UPDATE of every finish (compiled once)."""
-    return fastsql.update_where(ConversionJob, values, pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by)
+    """``job_transition_statement`` now: 1 if done, 0 if the job was canceled or taken over."""
+    return fastsql.run([job_transition_statement(job, **values)])[0].rowcount
+
+
+def job_finish(job: ConversionJob, values: dict[str, Any], event: AuditEvent) -> bool:
+    """The conditional transition (``job_transition_statement``) and its audit row, sent
+    together (one round trip on PostgreSQL): True if done. When the job was canceled or
+    taken over meanwhile the transition moves nothing and the audit row is rolled back."""
+    with transaction.atomic():
+        moved, _ = fastsql.run([job_transition_statement(job, **values), fastsql.insert_statement(event)])
+        if not moved.rowcount:
+            transaction.set_rollback(True)
+    return bool(moved.rowcount)
 
 
 def job_fail(*, job: ConversionJob, code: str, message: str) -> bool:
-    with transaction.atomic():
-        done = job_transition(
-            job,
-            status=JobStatus.FAILED,
-            error_code=code[:64],
-            error_message=message[:1000],
-            finished_at=timezone.now(),
-        )
-        if done:
-            audit_record(
-                org_id=job.organization_id,
-                actor=None,
-                action="conversion.fail",
-                target=job,
-                details={"code": code, "message": message[:300]},
-            )
-    return bool(done)
+    values = {"status": JobStatus.FAILED, "error_code": code[:64], "error_message": message[:1000], "finished_at": timezone.now()}
+    event = audit_event(
+        org_id=job.organization_id,
+        actor=None,
+        action="conversion.fail",
+        target=job,
+        details={"code": code, "message": message[:300]},
+    )
+    return job_finish(job, values, event)
 
 
 def job_requeue_stuck(*, queued_older_than: timedelta = timedelta(minutes=5)) -> int:

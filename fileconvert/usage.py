@@ -53,18 +53,30 @@ def _compiled(entry: StorageModel, connection: Any) -> tuple[str, list[Any]]:
     return fastsql.once(("storage-usage", entry.model, connection.vendor), build)
 
 
+def storage_usage_statements(org: Any) -> list[fastsql.Statement]:
+    """The SUM/COUNT statements of ``storage_usage``, one per registered model, to run with
+    others in one batch (``fastsql.run``); ``storage_usage_of`` adds their results up."""
+    org_id = getattr(org, "pk", org)
+    out = []
+    for entry in _MODELS:
+        alias = router.db_for_read(entry.model)
+        sql, params = _compiled(entry, connections[alias])
+        out.append(fastsql.Statement(sql, [org_id if p == _SENTINEL else p for p in params], alias))
+    return out
+
+
+def storage_usage_of(results: list[fastsql.Result]) -> tuple[int, int]:
+    """(bytes stored, file count) from the results of ``storage_usage_statements``."""
+    total_bytes = total_files = 0
+    for result in results:
+        if result.rows:
+            total_bytes += int(result.rows[0][0] or 0)
+            total_files += int(result.rows[0][1] or 0)
+    return total_bytes, total_files
+
+
 def storage_usage(org: Any) -> tuple[int, int]:
     """(bytes stored, file count) for ``org``."""
-    org_id = getattr(org, "pk", org)
-    total_bytes = 0
-    total_files = 0
-    for entry in _MODELS:
-        connection = connections[router.db_for_read(entry.model)]
-        sql, params = _compiled(entry, connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [org_id if p == _SENTINEL else p for p in params])
-            row = cursor.fetchone()
-        if row is not None:
-            total_bytes += int(row[0] or 0)
-            total_files += int(row[1] or 0)
-    return total_bytes, total_files
+    statements = storage_usage_statements(org)
+    # Each model may live in its own database: one batch per statement.
+    return storage_usage_of([fastsql.run([s])[0] for s in statements])

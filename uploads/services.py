@@ -59,14 +59,15 @@ def normalize_sha256(value: str | None) -> str:
 # --- Quota -----------------------------------------------------------------------------
 
 
-def remaining_quota(org: Organization) -> tuple[int, int]:
-    """(bytes, files) the organization may still add."""
-    used_bytes, used_files = storage_usage(org)
+def remaining_quota(org: Organization, usage: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(bytes, files) the organization may still add; ``usage`` when the caller has just
+    read it (``fileconvert.usage.storage_usage_of``, after locking the organization)."""
+    used_bytes, used_files = storage_usage(org) if usage is None else usage
     return max(org.storage_quota_bytes - used_bytes, 0), max(org.file_quota - used_files, 0)
 
 
-def quota_check(*, org: Organization, incoming_bytes: int, incoming_files: int = 1) -> None:
-    bytes_left, files_left = remaining_quota(org)
+def quota_check(*, org: Organization, incoming_bytes: int, incoming_files: int = 1, usage: tuple[int, int] | None = None) -> None:
+    bytes_left, files_left = remaining_quota(org, usage)
     if incoming_files > files_left:
         raise PayloadTooLarge(
             f"The organization's file quota ({org.file_quota} files) would be exceeded.",

@@ -98,13 +98,29 @@ def test_the_file_quota_counts_too(queued_job, monkeypatch):  # noqa: F811
     assert ConversionJob.objects.get(pk=queued_job.pk).error_code == "QUOTA_EXCEEDED"
 
 
-def test_a_source_deleted_before_the_run_fails_cleanly(queued_job, monkeypatch):  # noqa: F811
-    # The row is read once by the engine (fastsql.get): gone means SOURCE_GONE, not a crash.
-    from fileconvert import fastsql
+def test_a_source_deleted_while_converting_leaves_nothing_behind(queued_job, monkeypatch):  # noqa: F811
+    # The claim reads the source with the job (one statement on PostgreSQL). A user deleting
+    # the source meanwhile deletes its jobs too (CASCADE): the finish finds no row to move,
+    # writes nothing, and the stored bytes go.
+    keys = capture_store(monkeypatch, before_record=lambda _key: StoredFile.objects.filter(pk=queued_job.source_id).delete())
+    assert engine.job_run(job_id=queued_job.pk) == "skipped"
+    assert not ConversionJob.objects.filter(pk=queued_job.pk).exists()
+    assert storage.object_size(keys[0]) is None
+    assert not StoredFile.objects.filter(storage_key=keys[0]).exists()
+    assert not AuditEvent.objects.filter(action="conversion.succeed", target_id=queued_job.pk).exists()
 
-    monkeypatch.setattr(fastsql, "get", lambda model, pk, **kw: None)
-    assert engine.job_run(job_id=queued_job.pk) == "failed"
-    assert ConversionJob.objects.get(pk=queued_job.pk).error_code == "SOURCE_GONE"
+
+def test_the_claim_brings_the_source_row_with_the_job(queued_job, django_assert_max_num_queries):  # noqa: F811
+    from django.db import connection
+
+    with django_assert_max_num_queries(1 if connection.vendor == "postgresql" else 2):
+        claimed = engine.job_claim(queued_job.pk)
+        assert claimed is not None
+        source = claimed.source
+    stored = StoredFile.objects.get(pk=queued_job.source_id)
+    assert {f.attname: getattr(source, f.attname) for f in StoredFile._meta.concrete_fields} == {
+        f.attname: getattr(stored, f.attname) for f in StoredFile._meta.concrete_fields
+    }
 
 
 def test_job_transition_is_conditional_on_the_claim(queued_job):  # noqa: F811
@@ -114,3 +130,27 @@ def test_job_transition_is_conditional_on_the_claim(queued_job):  # noqa: F811
     assert services.job_transition(other, status=JobStatus.FAILED) == 0
     assert services.job_transition(job, progress=50) == 1
     assert ConversionJob.objects.get(pk=job.pk).progress == 50
+
+
+def test_job_fail_writes_its_audit_row_only_when_the_transition_happens(queued_job):  # noqa: F811
+    job = engine.job_claim(queued_job.pk)
+    other = ConversionJob.objects.get(pk=job.pk)
+    other.claimed_by = "someone-else:2"
+    # Not ours: the transition and its audit row went together, and both are rolled back.
+    assert services.job_fail(job=other, code="X", message="no") is False
+    assert ConversionJob.objects.get(pk=job.pk).status == JobStatus.RUNNING
+    assert not AuditEvent.objects.filter(action="conversion.fail", target_id=job.pk).exists()
+    assert services.job_fail(job=job, code="BROKEN", message="it broke") is True
+    stored = ConversionJob.objects.get(pk=job.pk)
+    assert (stored.status, stored.error_code, stored.error_message) == (JobStatus.FAILED, "BROKEN", "it broke")
+    event = AuditEvent.objects.get(action="conversion.fail", target_id=job.pk)
+    assert event.details == {"code": "BROKEN", "message": "it broke"} and event.organization_id == job.organization_id
+    assert services.job_fail(job=job, code="AGAIN", message="twice") is False  # finished: nothing moves
+    assert AuditEvent.objects.filter(action="conversion.fail", target_id=job.pk).count() == 1
+
+
+def test_a_noop_job_finishes_once(queued_job):  # noqa: F811
+    assert engine.job_noop(job_id=queued_job.pk) == "succeeded"
+    assert engine.job_noop(job_id=queued_job.pk) == "skipped"
+    assert ConversionJob.objects.get(pk=queued_job.pk).status == JobStatus.SUCCEEDED
+    assert AuditEvent.objects.filter(action="conversion.succeed", target_id=queued_job.pk).count() == 1

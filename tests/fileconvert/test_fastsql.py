@@ -3,6 +3,7 @@ writes and reads (on SQLite and on PostgreSQL: the suite runs on both)."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -159,3 +160,116 @@ def test_a_job_written_by_fastsql_reads_back_through_the_orm(org_a, owner):
         0,
     )
     assert stored.queued_at == job.queued_at and stored.created_at == job.created_at
+
+
+def _executes(statements) -> tuple[list, int]:
+    """fastsql.run's results and how many times it called the database."""
+    calls = []
+
+    def count(execute, sql, params, many, context):
+        calls.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        results = fastsql.run(statements)
+    return results, len(calls)
+
+
+def test_run_gives_each_statement_its_result(org_a):
+    a, b = _file(org_a, name="a.bin", size=3), _file(org_a, name="b.bin", size=4)
+    with transaction.atomic():
+        results, calls = _executes(
+            [
+                fastsql.insert_statement(a),
+                fastsql.update_where_statement(StoredFile, {"size": 5}, pk=a.pk),
+                fastsql.update_where_statement(StoredFile, {"size": 6}, pk="fil_missing"),
+                fastsql.insert_statement(b),
+                fastsql.get_statement(StoredFile, a.pk),
+                fastsql.get_statement(StoredFile, "fil_missing"),
+            ]
+        )
+    # PostgreSQL: one pipeline for all six (Django's wrappers see one query); SQLite runs them one by one.
+    assert calls == (1 if connection.vendor == "postgresql" else 6)
+    assert [r.rowcount for r in results[:4]] == [1, 1, 0, 1]
+    assert results[4].first(StoredFile).size == 5 and results[5].first(StoredFile) is None
+    assert StoredFile.objects.get(pk=b.pk).size == 4
+    assert fastsql.run([]) == []
+
+
+def test_run_stops_at_the_first_failing_statement(org_a):
+    from django.db import IntegrityError
+
+    first = fastsql.insert(_file(org_a))
+    duplicate = _file(org_a, name="dup.png")
+    duplicate.storage_key = first.storage_key  # unique
+    after = _file(org_a, name="after.png")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        fastsql.run(
+            [
+                fastsql.update_where_statement(StoredFile, {"size": 99}, pk=first.pk),
+                fastsql.insert_statement(duplicate),
+                fastsql.insert_statement(after),
+            ]
+        )
+    assert StoredFile.objects.get(pk=first.pk).size is None  # rolled back with the failure
+    assert not StoredFile.objects.filter(pk__in=[duplicate.pk, after.pk]).exists()
+
+
+def test_run_refuses_statements_for_two_databases(org_a):
+    one = fastsql.get_statement(StoredFile, "x")
+    with pytest.raises(ValueError, match="more than one database"):
+        fastsql.run([one, one._replace(alias="other")])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_read_after_a_lock_in_one_batch_sees_what_the_previous_holder_committed(org_a):
+    # result_record locks the organization and reads its usage in one batch: the read must
+    # take its snapshot after the lock is granted, or two finishes could both pass the quota.
+    import threading
+
+    from django.db import connections
+
+    from fileconvert.usage import storage_usage_of, storage_usage_statements
+
+    holder_locked, seen = threading.Event(), []
+
+    def holder():
+        try:
+            with transaction.atomic():
+                fastsql.get(Organization, org_a.pk, for_update=True)
+                holder_locked.set()
+                fastsql.insert(_file(org_a, name="late.bin", size=70, confirmed_at=timezone.now()))
+                time.sleep(0.5)  # the batch below is waiting on the lock meanwhile
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert holder_locked.wait(10)
+    with transaction.atomic():
+        locked, *usage = fastsql.run(
+            [fastsql.get_statement(Organization, org_a.pk, for_update=True), *storage_usage_statements(org_a)]
+        )
+        seen.append(storage_usage_of(usage))
+    thread.join(10)
+    assert locked.first(Organization).pk == org_a.pk
+    assert seen == [(70, 1)]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_run_prepares_each_statement_once_per_connection(org_a, settings):
+    def prepared() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return {row[0] for row in cursor.fetchall()}
+
+    statement = fastsql.get_statement(Organization, org_a.pk)
+    for _ in range(3):
+        assert fastsql.run([statement])[0].first(Organization).pk == org_a.pk
+    assert statement.sql.replace("%s", "$1") in prepared()  # as the server holds it
+    # Off (a PgBouncer that cannot keep them): Django's cursor, nothing prepared.
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    other = fastsql.get_statement(StoredFile, "fil_missing")
+    assert fastsql.run([other])[0].rows == []
+    assert other.sql.replace("%s", "$1") not in prepared()
