@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import AccessToken, ApiKey, AuditEvent, FeatureFlag, Membership, Organization, OrgSetting, User
+from accounts.models import AccessToken, ApiKey, AuditEvent, FeatureFlag, Membership, Organization, OrgSetting, StorageUsage, User
 
 admin.site.site_header = "fileconvert platform admin"
 admin.site.site_title = "fileconvert admin"
@@ -19,12 +20,41 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "is_anonymous", "storage_quota_bytes", "created_at", "expires_at"]
+    list_display = [
+        "id",
+        "name",
+        "is_anonymous",
+        "storage_used",
+        "storage_quota_bytes",
+        "files_stored",
+        "created_at",
+        "expires_at",
+    ]
     list_filter = ["is_anonymous"]
     search_fields = ["id", "name", "gateway_ref"]
-    readonly_fields = ["id", "created_at"]
+    readonly_fields = ["id", "created_at", "storage_used", "files_stored"]
     inlines = [MembershipInline]
     show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
+        return super().get_queryset(request).select_related("storage_usage")  # the counter row, no sum of files
+
+    @staticmethod
+    def _usage(org: Organization) -> StorageUsage | None:
+        try:
+            return org.storage_usage
+        except StorageUsage.DoesNotExist:
+            return None
+
+    @admin.display(description="storage used (bytes)", ordering="storage_usage__bytes")
+    def storage_used(self, org: Organization) -> int:
+        usage = self._usage(org)
+        return usage.bytes if usage else 0
+
+    @admin.display(description="files", ordering="storage_usage__files")
+    def files_stored(self, org: Organization) -> int:
+        usage = self._usage(org)
+        return usage.files if usage else 0
 
 
 @admin.register(User)

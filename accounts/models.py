@@ -28,6 +28,20 @@ class Organization(models.Model):
         return f"{self.name} ({self.id})"
 
 
+class StorageUsage(models.Model):
+    """What an organization stores: bytes and files counted against its quotas. Kept by the
+    database itself (triggers on every model registered in ``fileconvert.usage``: uploads
+    migration 0005), so every write path counts, ORM or not, and a quota check reads one
+    row instead of summing every file. ``manage.py usage_recount`` checks it against the sum."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, primary_key=True, related_name="storage_usage")
+    bytes = models.BigIntegerField(default=0)
+    files = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}: {self.bytes} bytes in {self.files} files"
+
+
 class UserManager(BaseUserManager["User"]):
     def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
         user = self.model(email=self.normalize_email(email).lower(), **extra)

@@ -23,7 +23,7 @@ from conversions.selectors import detect_format
 from fileconvert import fastsql
 from fileconvert.errors import Conflict, NotFound, Unprocessable
 from fileconvert.names import sanitize_filename
-from fileconvert.usage import storage_usage_of, storage_usage_statements
+from fileconvert.usage import storage_usage_of, storage_usage_statement
 from uploads.models import FileStatus, StoredFile, Visibility
 from uploads.services import publish_processing, quota_check
 
@@ -244,13 +244,13 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
         # which locks the job row and proves the claim is still ours (a cancel or a takeover
         # that committed first leaves 0 rows, and nothing is written; a cancel arriving later
         # waits for this commit and then finds the job finished); then the organization's
-        # row, which serializes quota checks against concurrent uploads; then its usage, read
+        # row, which serializes quota checks against concurrent uploads; then its usage counter, read
         # after the lock is held. The result's foreign key is checked at commit (deferred).
-        transition, locked, *usage = fastsql.run(
+        transition, locked, usage = fastsql.run(
             [
                 moved,
                 fastsql.get_statement(Organization, job.organization_id, for_update=True),
-                *storage_usage_statements(job.organization_id),
+                storage_usage_statement(job.organization_id),
             ]
         )
         if not transition.rowcount:

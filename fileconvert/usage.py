@@ -1,7 +1,12 @@
-"""Storage usage per organization, summed over every model that holds stored bytes.
+"""Storage usage per organization: bytes and files counted against its quotas.
 
-Apps that store bytes call ``register_storage_model`` from their ``AppConfig.ready``;
-quota checks and ``GET /api/usage`` read the same numbers.
+The database keeps the numbers (``accounts.StorageUsage``, one row per organization,
+maintained by triggers on every model that holds stored bytes: uploads migration 0005),
+so a quota check or ``GET /api/usage`` reads one row however many files there are, and
+every write path counts, ORM, bulk or raw. Apps that store bytes also call
+``register_storage_model`` from their ``AppConfig.ready``: that says what the triggers
+count, and ``storage_usage_recount`` (``manage.py usage_recount``) sums it from the rows
+to check the counter against.
 """
 
 from __future__ import annotations
@@ -33,8 +38,7 @@ _SENTINEL = "\x00organization\x00"
 
 
 def _compiled(entry: StorageModel, connection: Any) -> tuple[str, list[Any]]:
-    """The SUM/COUNT of ``entry`` for one organization, compiled by the ORM once
-    (``fastsql.once``): every upload confirmation and every conversion output asks."""
+    """The SUM/COUNT of ``entry`` for one organization, compiled by the ORM once."""
 
     def build() -> tuple[str, list[Any]]:
         query = (
@@ -53,30 +57,39 @@ def _compiled(entry: StorageModel, connection: Any) -> tuple[str, list[Any]]:
     return fastsql.once(("storage-usage", entry.model, connection.vendor), build)
 
 
-def storage_usage_statements(org: Any) -> list[fastsql.Statement]:
-    """The SUM/COUNT statements of ``storage_usage``, one per registered model, to run with
-    others in one batch (``fastsql.run``); ``storage_usage_of`` adds their results up."""
-    org_id = getattr(org, "pk", org)
-    out = []
-    for entry in _MODELS:
-        alias = router.db_for_read(entry.model)
-        sql, params = _compiled(entry, connections[alias])
-        out.append(fastsql.Statement(sql, [org_id if p == _SENTINEL else p for p in params], alias))
-    return out
+def storage_usage_statement(org: Any) -> fastsql.Statement:
+    """The read of ``org``'s counter row, to run with others in one batch (``fastsql.run``);
+    ``storage_usage_of`` turns its result into numbers."""
+    from accounts.models import StorageUsage
+
+    return fastsql.get_statement(StorageUsage, getattr(org, "pk", org))
 
 
-def storage_usage_of(results: list[fastsql.Result]) -> tuple[int, int]:
-    """(bytes stored, file count) from the results of ``storage_usage_statements``."""
-    total_bytes = total_files = 0
-    for result in results:
-        if result.rows:
-            total_bytes += int(result.rows[0][0] or 0)
-            total_files += int(result.rows[0][1] or 0)
-    return total_bytes, total_files
+def storage_usage_of(result: fastsql.Result) -> tuple[int, int]:
+    """(bytes stored, file count) from the result of ``storage_usage_statement``."""
+    from accounts.models import StorageUsage
+
+    usage = result.first(StorageUsage)
+    return (0, 0) if usage is None else (usage.bytes, usage.files)
 
 
 def storage_usage(org: Any) -> tuple[int, int]:
-    """(bytes stored, file count) for ``org``."""
-    statements = storage_usage_statements(org)
-    # Each model may live in its own database: one batch per statement.
-    return storage_usage_of([fastsql.run([s])[0] for s in statements])
+    """(bytes stored, file count) for ``org``: its counter row."""
+    return storage_usage_of(fastsql.run([storage_usage_statement(org)])[0])
+
+
+def storage_usage_recount(org: Any) -> tuple[int, int]:
+    """(bytes stored, file count) for ``org`` summed from the rows of every registered model:
+    what the counter must say. O(files): for checks and repairs, not for requests."""
+    org_id = getattr(org, "pk", org)
+    total_bytes = total_files = 0
+    for entry in _MODELS:
+        connection = connections[router.db_for_read(entry.model)]
+        sql, params = _compiled(entry, connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [org_id if p == _SENTINEL else p for p in params])
+            row = cursor.fetchone()
+        if row is not None:
+            total_bytes += int(row[0] or 0)
+            total_files += int(row[1] or 0)
+    return total_bytes, total_files

@@ -230,7 +230,7 @@ def test_a_read_after_a_lock_in_one_batch_sees_what_the_previous_holder_committe
 
     from django.db import connections
 
-    from fileconvert.usage import storage_usage_of, storage_usage_statements
+    from fileconvert.usage import storage_usage_of, storage_usage_statement
 
     holder_locked, seen = threading.Event(), []
 
@@ -248,8 +248,8 @@ def test_a_read_after_a_lock_in_one_batch_sees_what_the_previous_holder_committe
     thread.start()
     assert holder_locked.wait(10)
     with transaction.atomic():
-        locked, *usage = fastsql.run(
-            [fastsql.get_statement(Organization, org_a.pk, for_update=True), *storage_usage_statements(org_a)]
+        locked, usage = fastsql.run(
+            [fastsql.get_statement(Organization, org_a.pk, for_update=True), storage_usage_statement(org_a)]
         )
         seen.append(storage_usage_of(usage))
     thread.join(10)
