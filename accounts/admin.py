@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from accounts.models import AccessToken, ApiKey, AuditEvent, FeatureFlag, Membership, Organization, OrgSetting, StorageUsage, User
@@ -46,12 +47,12 @@ class OrganizationAdmin(admin.ModelAdmin):
         except StorageUsage.DoesNotExist:
             return None
 
-    @admin.display(description="storage used (bytes)", ordering="storage_usage__bytes")
+    @admin.display(description="storage used (bytes)", ordering=Coalesce("storage_usage__bytes", Value(0)))
     def storage_used(self, org: Organization) -> int:
         usage = self._usage(org)
         return usage.bytes if usage else 0
 
-    @admin.display(description="files", ordering="storage_usage__files")
+    @admin.display(description="files", ordering=Coalesce("storage_usage__files", Value(0)))
     def files_stored(self, org: Organization) -> int:
         usage = self._usage(org)
         return usage.files if usage else 0

@@ -5,6 +5,7 @@ Every function is keyword-only, atomic, and records what it did in the audit log
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import secrets
@@ -97,10 +98,12 @@ def audit_event(
 
 
 def _written(build: Callable[P, AuditEvent]) -> Callable[P, AuditEvent]:
+    @functools.wraps(build)  # audit_event's signature, for help() and type checkers
     def write(*args: P.args, **kwargs: P.kwargs) -> AuditEvent:
         # Every audited action writes one: its INSERT is compiled once (fileconvert.fastsql).
         return fastsql.insert(build(*args, **kwargs))
 
+    write.__name__ = write.__qualname__ = "audit_record"
     write.__doc__ = "Write one audit event (``audit_event``'s arguments) in the caller's transaction."
     return write
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
@@ -58,15 +58,22 @@ def run(statements: Sequence[Statement]) -> list[Result]:
     (a one-row UPDATE's plan costs PostgreSQL more CPU than running it). Each statement still
     takes its own snapshot (READ COMMITTED), so a ``SELECT`` after a ``FOR UPDATE`` in the
     same batch sees what the lock's previous holder committed. The first failing statement
-    raises (the ones after it do not run), as if they had been run one by one. Elsewhere
+    raises (the ones after it do not run); a batch of several is all or nothing (it runs in
+    a transaction: the caller's, or its own). psycopg forgets prepared statements at every
+    rollback (and tells the server, ``DEALLOCATE ALL``): they are prepared again. Elsewhere
     (SQLite, or ``DATABASE_PREPARED_STATEMENTS = False`` for a transaction-pooling PgBouncer
-    older than 1.21) they run one by one through Django's cursor."""
+    older than 1.22, or with ``max_prepared_statements = 0``) they run one by one through Django's cursor."""
     if not statements:
         return []
     alias = statements[0].alias
     if any(s.alias != alias for s in statements):
         raise ValueError("fastsql.run: statements for more than one database")
     connection = connections[alias]
+    if len(statements) > 1 and not connection.in_atomic_block:
+        # A batch is all or nothing on every backend (a pipeline outside a transaction is
+        # one implicit transaction on PostgreSQL; one by one would commit each).
+        with transaction.atomic(using=alias):
+            return run(statements)
     if connection.vendor == "postgresql" and getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
         return _run_prepared(connection, statements, alias)
     out: list[Result] = []
@@ -89,6 +96,7 @@ def _run_prepared(connection: Any, statements: Sequence[Statement], alias: str) 
     out: list[Result] = []
 
     def execute(_sql: str, _params: Any, _many: bool, _context: Any) -> None:
+        connection.validate_no_broken_transaction()  # as Django's own cursor does
         raw = connection.connection
         cursors = [psycopg.Cursor(raw) for _ in statements]
         try:
@@ -209,11 +217,19 @@ def _values(model: type[Model], fields: Sequence[Field], values: Iterable[Any]) 
 
 def get_statement(model: type[Model], pk: Any, *, for_update: bool = False) -> Statement:
     """The row with this primary key, every concrete column (``from_row`` reads it); with
-    ``for_update`` it is locked (``SELECT ... FOR UPDATE``) until the transaction ends
-    (SQLite has no row locks: its writers take the whole database, IMMEDIATE)."""
+    ``for_update`` it is locked until the transaction ends (SQLite has no row locks: its
+    writers take the whole database, IMMEDIATE).
+
+    The lock is PostgreSQL's ``FOR NO KEY UPDATE`` (``select_for_update(no_key=True)``):
+    it excludes the other lockers, but not the ``FOR KEY SHARE`` with which a commit checks
+    a deferred foreign key to the row. A plain ``FOR UPDATE`` of an organization deadlocked
+    a transaction that had written a row pointing at it and waited at COMMIT for that check
+    while the locker waited on a row the first one held (decision 0010)."""
     connection = _connection(model, write=for_update)
     qn = connection.ops.quote_name
-    lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
+    lock = ""
+    if for_update and connection.features.has_select_for_update:
+        lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else " FOR UPDATE"
 
     def build() -> str:
         meta = model._meta

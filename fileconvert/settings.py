@@ -104,10 +104,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 # The per-job statements (fileconvert.fastsql) are prepared once per connection on
-# PostgreSQL. Off for a PgBouncer in transaction pooling older than 1.21, whose server
+# PostgreSQL. Off for a PgBouncer in transaction pooling older than 1.22 (or with max_prepared_statements = 0), whose server
 # connections change under a client and so lose its prepared statements.
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_PREPARED_STATEMENTS:
+if (
+    DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis")
+    and DATABASE_PREPARED_STATEMENTS
+):
     # Django's cursors bind on the client and never prepare; fastsql's explicitly prepare
     # (psycopg needs a threshold set for that, and keeps at most 100 per connection).
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5

@@ -66,6 +66,16 @@ def remaining_quota(org: Organization, usage: tuple[int, int] | None = None) -> 
     return max(org.storage_quota_bytes - used_bytes, 0), max(org.file_quota - used_files, 0)
 
 
+def quota_lock(org_id: str) -> Organization:
+    """The organization's row, locked until the transaction ends: what serializes quota
+    checks between concurrent writers. ``FOR NO KEY UPDATE`` on PostgreSQL, so a
+    transaction that wrote a row pointing at the organization (its deferred foreign key is
+    checked at commit with ``FOR KEY SHARE``) can still commit meanwhile: a plain
+    ``FOR UPDATE`` deadlocked a file delete against a confirmation over the usage counter
+    row (decision 0010). ``fastsql.get_statement(..., for_update=True)`` takes the same lock."""
+    return Organization.objects.select_for_update(no_key=True).get(pk=org_id)
+
+
 def quota_check(*, org: Organization, incoming_bytes: int, incoming_files: int = 1, usage: tuple[int, int] | None = None) -> None:
     bytes_left, files_left = remaining_quota(org, usage)
     if incoming_files > files_left:
@@ -320,7 +330,7 @@ def file_confirm(
     try:
         with transaction.atomic():
             # The organization row serialises quota accounting between concurrent confirmations.
-            org = Organization.objects.select_for_update().get(pk=file.organization_id)
+            org = quota_lock(file.organization_id)
             quota_check(org=org, incoming_bytes=size)
             now = timezone.now()
             metadata = dict(file.metadata)
@@ -531,9 +541,7 @@ def upload_move(*, actor: Identity, upload: Upload, dataset: Dataset | None, org
         if target_org.pk != actor.org.pk:
             size = sum(f.size or 0 for f in files)
             count = files.count()
-            quota_check(
-                org=Organization.objects.select_for_update().get(pk=target_org.pk), incoming_bytes=size, incoming_files=count
-            )
+            quota_check(org=quota_lock(target_org.pk), incoming_bytes=size, incoming_files=count)
             ids = list(files.values_list("pk", flat=True))
             children = StoredFile.objects.filter(parent_id__in=ids).exclude(upload=locked)
             StoredFile.objects.filter(pk__in=ids).update(organization=target_org, dataset=dataset)
@@ -612,7 +620,7 @@ def files_from_streamed_parts(
     visibility = _default_visibility(actor.org, visibility)
     created: list[StoredFile] = []
     with transaction.atomic():
-        org = Organization.objects.select_for_update().get(pk=actor.org.pk)
+        org = quota_lock(actor.org.pk)
         quota_check(org=org, incoming_bytes=sum(p.size for p in parts), incoming_files=len(parts))
         now = timezone.now()
         upload = upload_create(actor=actor, source=source, name=upload_name or parts[0].name, dataset=dataset)

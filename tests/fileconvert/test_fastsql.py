@@ -273,3 +273,25 @@ def test_run_prepares_each_statement_once_per_connection(org_a, settings):
     other = fastsql.get_statement(StoredFile, "fil_missing")
     assert fastsql.run([other])[0].rows == []
     assert other.sql.replace("%s", "$1") not in prepared()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_outside_a_transaction_is_all_or_nothing(org_a):
+    from django.db import IntegrityError
+
+    first = fastsql.insert(_file(org_a))
+    duplicate = _file(org_a, name="dup.png")
+    duplicate.storage_key = first.storage_key  # unique: the second statement fails
+    assert not connection.in_atomic_block  # autocommit: the batch makes its own transaction
+    with pytest.raises(IntegrityError):
+        fastsql.run([fastsql.update_where_statement(StoredFile, {"size": 77}, pk=first.pk), fastsql.insert_statement(duplicate)])
+    assert StoredFile.objects.get(pk=first.pk).size is None
+
+
+def test_run_refuses_to_write_in_a_transaction_marked_for_rollback(org_a):
+    from django.db.transaction import TransactionManagementError
+
+    with transaction.atomic():
+        transaction.set_rollback(True)
+        with pytest.raises(TransactionManagementError):
+            fastsql.run([fastsql.get_statement(Organization, org_a.pk)])

@@ -117,7 +117,9 @@ def test_the_admin_lists_each_organizations_usage_from_its_counter(org_a, org_b,
     StoredFile.objects.bulk_create([_file(org_a, "a.bin", 123_456), _file(org_a, "b.bin", 4), _file(org_b, "c.bin", 1)])
     client = Client()
     client.force_login(platform_admin.user)
-    page = client.get("/admin/accounts/organization/?o=-4")  # sortable (column 4 after the action checkbox): by storage used, descending
+    page = client.get(
+        "/admin/accounts/organization/?o=-4"
+    )  # sortable (column 4 after the action checkbox): by storage used, descending
     assert page.status_code == 200
     body = page.content.decode()
     assert 'storage_used">123460<' in body and "Storage used (bytes)" in body
@@ -127,3 +129,104 @@ def test_the_admin_lists_each_organizations_usage_from_its_counter(org_a, org_b,
     org_b.storage_usage.delete()  # no counter row (an organization with no file yet): 0
     assert 'storage_used">0<' in client.get("/admin/accounts/organization/").content.decode()
     assert client.get(f"/admin/accounts/organization/{org_b.pk}/change/").status_code == 200
+
+
+def test_the_counter_triggers_exist():
+    # SQLite drops a table's triggers when Django rebuilds it (an AlterField of StoredFile):
+    # a migration that does that must create them again, or nothing counts any more.
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'uploads_storedfile'::regclass AND NOT tgisinternal AND tgenabled <> 'D'"
+            )
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'uploads_storedfile'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert {"storedfile_usage_insert", "storedfile_usage_update", "storedfile_usage_delete"} <= names
+
+
+def _threaded(target):
+    import threading
+
+    from django.db import connections
+
+    errors: list[str] = []
+
+    def run():
+        try:
+            target()
+        except Exception as exc:  # noqa: BLE001  reported by the test
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_file_delete_and_a_confirmation_do_not_deadlock(org_a, monkeypatch):
+    # The delete holds the counter row (its trigger) and, at COMMIT, checks its audit row's
+    # foreign key to the organization (FOR KEY SHARE); the confirmation holds the quota lock
+    # on the organization and waits for the counter row. With a plain FOR UPDATE as the quota
+    # lock, PostgreSQL killed one of them as a deadlock.
+    import threading
+    import time
+
+    from accounts.identity import system_identity
+    from uploads import services
+    from uploads.models import FileStatus
+
+    victim = _file(org_a, "old.bin", 10)
+    victim.save(force_insert=True)
+    pending = _file(org_a, "new.bin", None, confirmed=False)
+    pending.status = FileStatus.PENDING
+    pending.save(force_insert=True)
+    actor = system_identity(org_a)
+    deleting = threading.Event()
+    real_audit = services.audit_record
+
+    def slow_audit(**kwargs):
+        if kwargs.get("action", "").startswith("file.delete"):
+            deleting.set()
+            time.sleep(1.0)  # the delete's counter update is held; the confirmation queues behind it
+        return real_audit(**kwargs)
+
+    monkeypatch.setattr(services, "audit_record", slow_audit)
+    delete, delete_errors = _threaded(lambda: services.file_delete(actor=actor, file=victim))
+    assert deleting.wait(10)
+    confirm, confirm_errors = _threaded(lambda: services.file_confirm(actor=actor, file=pending, size=5))
+    delete.join(30)
+    confirm.join(30)
+    assert delete_errors == [] and confirm_errors == []
+    assert not StoredFile.objects.filter(pk=victim.pk).exists()
+    assert StoredFile.objects.get(pk=pending.pk).confirmed_at is not None
+    assert _agree(org_a)[0] == (5, 1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_usage_recount_fix_waits_for_a_write_in_flight(org_a):
+    # A delete takes no quota lock; the command locks the counter row, so it reads the
+    # counter and the sum after the delete commits, not one before and one after.
+    import threading
+    import time
+
+    keep, gone = fastsql.insert(_file(org_a, "keep.bin", 10)), fastsql.insert(_file(org_a, "gone.bin", 1000))
+    StorageUsage.objects.filter(organization=org_a).update(bytes=1)  # drift to repair
+    deleted = threading.Event()
+
+    def delete():
+        with transaction.atomic():
+            StoredFile.objects.filter(pk=gone.pk).delete()  # the trigger holds the counter row
+            deleted.set()
+            time.sleep(1.0)
+
+    thread, errors = _threaded(delete)
+    assert deleted.wait(10)
+    call_command("usage_recount", "--fix")
+    thread.join(10)
+    assert errors == []
+    assert _agree(org_a)[0] == (10, 1) and StoredFile.objects.filter(pk=keep.pk).exists()

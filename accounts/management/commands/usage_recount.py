@@ -10,7 +10,7 @@ from fileconvert.usage import storage_usage, storage_usage_recount
 class Command(BaseCommand):
     help = (
         "Check every organization's storage usage counter against the sum of its files; "
-        "with --fix, set the counters that differ (each under its organization's lock)."
+        "with --fix, set the counters that differ (each under its own row lock)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,8 +24,11 @@ class Command(BaseCommand):
         wrong = 0
         for org_id in orgs.values_list("pk", flat=True).iterator():
             with transaction.atomic():
-                # The lock every quota check takes: no counted write of this organization meanwhile.
-                Organization.objects.select_for_update().filter(pk=org_id).first()
+                # Every counted write of this organization updates its counter row (the triggers),
+                # and not every one takes the quota lock (a delete does not): lock the counter row
+                # itself, so both reads below come after the writes in flight and before the next.
+                StorageUsage.objects.get_or_create(organization_id=org_id)
+                StorageUsage.objects.select_for_update().get(organization_id=org_id)
                 counted, summed = storage_usage(org_id), storage_usage_recount(org_id)
                 if counted == summed:
                     continue
