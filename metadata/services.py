@@ -33,7 +33,7 @@ from metadata.models import MetadataEdit
 from metadata.probe import probe_path
 from metadata.selectors import readable_copy
 from uploads.models import FileStatus, StoredFile, Visibility
-from uploads.services import quota_check, storage_key_for
+from uploads.services import quota_check, quota_lock, storage_key_for
 from uploads.signals import file_activated, file_content_changed, send_on_commit
 from uploads.sniff import sniff
 
@@ -160,6 +160,7 @@ def _summary(old: dict[str, Any], written: _Written) -> dict[str, Any]:
 def _store_version(
     actor: Identity, file: StoredFile, written: _Written, ops: dict[str, Any], read_key: str, read_sha: str
 ) -> EditOutcome:
+    # Before writing any bytes; checked again under the quota lock below.
     quota_check(org=actor.org, incoming_bytes=max(written.size - (file.size or 0), 0), incoming_files=0)
     edit_id = new_id("mde")
     key = f"{file.organization_id}/{file.pk}/{edit_id.lower()}-{storage_slug(file.name)}"
@@ -167,7 +168,9 @@ def _store_version(
     _upload(written, key)
     try:
         with transaction.atomic():
+            org = quota_lock(file.organization_id)  # the organization first, then the file (as every writer)
             locked = StoredFile.objects.select_for_update().get(pk=file.pk)
+            quota_check(org=org, incoming_bytes=max(written.size - (locked.size or 0), 0), incoming_files=0)
             if locked.storage_key != read_key or locked.sha256 != read_sha:
                 raise Conflict("The file changed while it was being edited; retry.", code="CONTENT_CHANGED")
             if locked.status not in EDITABLE_STATUSES:
@@ -222,6 +225,7 @@ def _record_edit(
 
 
 def _store_copy(actor: Identity, source: StoredFile, written: _Written, ops: dict[str, Any]) -> EditOutcome:
+    # Before writing any bytes; checked again under the quota lock below.
     quota_check(org=actor.org, incoming_bytes=written.size, incoming_files=1)
     file_id = new_id("fil")
     key = storage_key_for(source.organization_id, file_id, source.name)
@@ -229,6 +233,7 @@ def _store_copy(actor: Identity, source: StoredFile, written: _Written, ops: dic
     _upload(written, key)
     try:
         with transaction.atomic():
+            quota_check(org=quota_lock(source.organization_id), incoming_bytes=written.size, incoming_files=1)
             copy = StoredFile.objects.create(
                 id=file_id,
                 organization_id=source.organization_id,

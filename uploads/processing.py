@@ -173,10 +173,10 @@ def _expand_email(message: StoredFile, fh: Any, size: int) -> dict[str, Any]:
     }
     if message.children.exists() or not parsed.attachments:
         return summary
-    from uploads.services import quota_check
+    from uploads.services import quota_check, quota_lock
 
-    org = Organization.objects.get(pk=message.organization_id)
-    quota_check(org=org, incoming_bytes=sum(len(a.payload) for a in parsed.attachments), incoming_files=len(parsed.attachments))
+    incoming = {"incoming_bytes": sum(len(a.payload) for a in parsed.attachments), "incoming_files": len(parsed.attachments)}
+    quota_check(org=Organization.objects.get(pk=message.organization_id), **incoming)  # before storing any bytes
     planned = []
     for index, attachment in enumerate(parsed.attachments, start=1):
         file_id = new_id("fil")
@@ -188,6 +188,12 @@ def _expand_email(message: StoredFile, fh: Any, size: int) -> dict[str, Any]:
     with transaction.atomic():
         if StoredFile.objects.filter(parent=message).exists():
             return summary
+        try:
+            quota_check(org=quota_lock(message.organization_id), **incoming)  # again, under the quota lock
+        except Exception:
+            for _file_id, key, _attachment in planned:
+                storage.delete(key)
+            raise
         for file_id, key, attachment in planned:
             child = StoredFile.objects.create(
                 id=file_id,

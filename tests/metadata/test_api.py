@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import AuditEvent, Organization
 from metadata.models import MetadataEdit
@@ -255,6 +256,30 @@ class TestEditVersion:
         Organization.objects.filter(pk=member.org.pk).update(file_quota=1)
         assert_error(post(member.client(), f, {"strip_all": True, "as_copy": True}), 413, "QUOTA_EXCEEDED")
         assert StoredFile.objects.filter(organization=member.org).count() == 1
+
+    def test_quota_is_checked_again_under_the_lock_after_the_bytes_are_written(self, member, stored_file, monkeypatch):
+        # Another upload takes the last of the quota while the edited bytes are being stored:
+        # the check in the transaction (under the quota lock) refuses, and the new bytes go.
+        from metadata import services as metadata_services
+
+        f = stored_file(member, s.jpeg_bytes(), "a.jpg")
+        Organization.objects.filter(pk=member.org.pk).update(file_quota=2)
+        stored: list[str] = []
+        real_upload = metadata_services._upload
+
+        def upload_then_race(written, key):
+            real_upload(written, key)
+            stored.append(key)
+            other = StoredFile(
+                organization=member.org, name="other.bin", size=1, confirmed_at=timezone.now(), status=FileStatus.ACTIVE
+            )
+            other.storage_key = f"{member.org.pk}/{other.pk}/other.bin"
+            other.save(force_insert=True)
+
+        monkeypatch.setattr(metadata_services, "_upload", upload_then_race)
+        assert_error(post(member.client(), f, {"strip_all": True, "as_copy": True}), 413, "QUOTA_EXCEEDED")
+        assert stored and stored_bytes(stored[0]) is None
+        assert not StoredFile.objects.filter(parent=f).exists()
 
 
 @pytest.mark.django_db
