@@ -67,7 +67,9 @@ def test_a_rolled_back_write_counts_nothing(org_a):
     assert _agree(org_a)[0] == (0, 0)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_deleting_an_organization_takes_its_counter(org_a, org_b):
+    # Committed (not inside the test's transaction), so the deferred foreign keys are checked.
     StoredFile.objects.bulk_create([_file(org_a, f"{i}.bin", 10) for i in range(3)] + [_file(org_b, "x.bin", 1)])
     org_a.delete()
     assert not StorageUsage.objects.filter(organization_id=org_a.pk).exists()
@@ -84,6 +86,10 @@ def test_the_quota_check_reads_the_counter(org_a):
     quota_check(org=org_a, incoming_bytes=10)
     with pytest.raises(PayloadTooLarge):
         quota_check(org=org_a, incoming_bytes=11)
+    # It is the counter that decides, not a sum of the files: a (drifted) counter says full.
+    StorageUsage.objects.filter(organization=org_a).update(bytes=100)
+    with pytest.raises(PayloadTooLarge):
+        quota_check(org=org_a, incoming_bytes=1)
 
 
 def test_usage_recount_finds_and_fixes_a_drifted_counter(org_a, org_b, capsys):
