@@ -210,6 +210,7 @@ def _expand_email(message: StoredFile, fh: Any, size: int) -> dict[str, Any]:
                 status=FileStatus.PROCESSING,
                 visibility=message.visibility,
                 confirmed_at=now,
+                process_enqueued_at=now,  # in this commit: a message lost after it is the sweeper's
                 expires_at=message.expires_at,
                 metadata={"email_part": {"inline": attachment.inline}},
             )
@@ -218,10 +219,10 @@ def _expand_email(message: StoredFile, fh: Any, size: int) -> dict[str, Any]:
                     organization_id=message.organization_id, upload_id=message.upload_id, file=child, kind=Task.KIND_ATTACHMENT
                 )
         Task.objects.filter(file=message).update(kind=Task.KIND_EMAIL_BODY)
-        from uploads.services import enqueue_processing
+        from uploads.services import publish_processing
 
         for file_id, _key, _attachment in planned:
-            transaction.on_commit(lambda fid=file_id: enqueue_processing(fid))
+            transaction.on_commit(lambda fid=file_id: publish_processing(fid))
     return summary
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.identity import Identity
@@ -343,11 +344,12 @@ def file_confirm(
                 confirmed_at=now,
                 expires_at=_retention_expiry(org, now),
                 metadata=metadata,
+                process_enqueued_at=now,  # in this commit: a message lost after it is the sweeper's
             )
             if not updated:
                 raise Conflict("The upload was aborted or already confirmed.", code="UPLOAD_NOT_PENDING")
             audit_record(org=org, actor=actor, action="file.upload", target=file, details={"size": size, "sha256": sha256})
-            transaction.on_commit(lambda: enqueue_processing(file.pk))
+            transaction.on_commit(lambda: publish_processing(file.pk))
     except BaseException:
         storage.delete(file.storage_key)
         if from_status == FileStatus.UPLOADING:
@@ -562,8 +564,10 @@ def upload_move(*, actor: Identity, upload: Upload, dataset: Dataset | None, org
 def file_reprocess_if_stuck(*, older_than: timedelta = timedelta(minutes=15)) -> int:
     """Sweeper: re-enqueue files left in PROCESSING (lost message, dead worker, broker restart)."""
     cutoff = timezone.now() - older_than
+    # A row confirmed before process_enqueued_at was written in the confirming commit may have none.
+    stuck = Q(process_enqueued_at__lt=cutoff) | Q(process_enqueued_at__isnull=True, confirmed_at__lt=cutoff)
     ids = list(
-        StoredFile.objects.filter(status=FileStatus.PROCESSING, process_enqueued_at__lt=cutoff)
+        StoredFile.objects.filter(stuck, status=FileStatus.PROCESSING)
         .order_by("process_enqueued_at")
         .values_list("pk", flat=True)[:500]
     )

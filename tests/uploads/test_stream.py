@@ -346,7 +346,9 @@ class TestProcessing:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             data_of(put_bytes(client, started["file_id"], jpeg_bytes()))
         assert len(callbacks) == 1
-        assert StoredFile.objects.get(pk=started["file_id"]).process_enqueued_at is None
+        # Stamped in the confirming commit itself, so a message lost after it is the sweeper's.
+        stored = StoredFile.objects.get(pk=started["file_id"])
+        assert stored.process_enqueued_at is not None and stored.process_enqueued_at == stored.confirmed_at
 
     def test_pending_files_are_not_processed(self, member):
         started = init_upload(member.client())
@@ -393,3 +395,30 @@ class TestIsolationAndScopes:
         started = init_upload(member.client())
         assert_error(anon.post("/api/uploads/init", {"filename": "a.jpg"}, format="json"), 401)
         assert_error(put_bytes(anon, started["file_id"], jpeg_bytes()), 401)
+
+
+@pytest.mark.django_db
+def test_the_sweeper_publishes_a_confirmed_file_that_never_got_a_message(member, monkeypatch):
+    # A confirmation whose publish was lost (the process died after the commit, the broker
+    # was down): the row says when it was enqueued, in the same commit, and the sweeper
+    # takes it up once that is old enough; a row from before that stamp, by its confirmation.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from uploads import services as upload_services
+    from uploads import tasks as upload_tasks
+
+    published: list[str] = []
+    monkeypatch.setattr(upload_tasks.process_file, "delay", lambda file_id: published.append(file_id))
+    client = member.client()
+    started = init_upload(client)
+    data_of(put_bytes(client, started["file_id"], jpeg_bytes()))
+    published.clear()  # as if that message had been lost
+    assert upload_services.file_reprocess_if_stuck() == 0  # not yet: it was enqueued just now
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    StoredFile.objects.filter(pk=started["file_id"]).update(process_enqueued_at=an_hour_ago, confirmed_at=an_hour_ago)
+    assert upload_services.file_reprocess_if_stuck() == 1 and published == [started["file_id"]]
+    published.clear()
+    StoredFile.objects.filter(pk=started["file_id"]).update(process_enqueued_at=None, confirmed_at=an_hour_ago)
+    assert upload_services.file_reprocess_if_stuck() == 1 and published == [started["file_id"]]
