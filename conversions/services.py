@@ -280,11 +280,6 @@ def job_transition_statement(job: ConversionJob, **values: Any) -> fastsql.State
     return fastsql.update_where_statement(ConversionJob, values, pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by)
 
 
-def job_transition(job: ConversionJob, **values: Any) -> int:
-    """``job_transition_statement`` now: 1 if done, 0 if the job was canceled or taken over."""
-    return fastsql.run([job_transition_statement(job, **values)])[0].rowcount
-
-
 def job_finish(job: ConversionJob, values: dict[str, Any], event: AuditEvent) -> bool:
     """The conditional transition (``job_transition_statement``) and its audit row, sent
     together (one round trip on PostgreSQL): True if done. When the job was canceled or

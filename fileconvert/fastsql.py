@@ -19,6 +19,7 @@ values). Everything else uses the ORM.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
@@ -101,23 +102,19 @@ def _run_prepared(connection: Any, statements: Sequence[Statement], alias: str) 
         cursors = [psycopg.Cursor(raw) for _ in statements]
         try:
             with connection.wrap_database_errors:
-                if len(statements) > 1:
-                    with raw.pipeline():
-                        for cursor, statement in zip(cursors, statements, strict=True):
-                            cursor.execute(statement.sql, statement.params, prepare=True)
-                else:
-                    cursors[0].execute(statements[0].sql, statements[0].params, prepare=True)
+                with raw.pipeline() if len(statements) > 1 else contextlib.nullcontext():
+                    for cursor, statement in zip(cursors, statements, strict=True):
+                        cursor.execute(statement.sql, statement.params, prepare=True)
                 out.extend(Result(c.rowcount, c.fetchall() if c.description else [], alias) for c in cursors)
         finally:
             for cursor in cursors:
                 cursor.close()
 
-    with connection.cursor() as wrapper:  # opens the connection, and the transaction as Django would
-        if connection.queries_logged:
-            with wrapper.debug_sql(sql, params):
-                wrapper._execute_with_wrappers(sql, params, many=False, executor=execute)
-        else:
-            wrapper._execute_with_wrappers(sql, params, many=False, executor=execute)
+    with (
+        connection.cursor() as wrapper,  # opens the connection, and the transaction as Django would
+        wrapper.debug_sql(sql, params) if connection.queries_logged else contextlib.nullcontext(),
+    ):
+        wrapper._execute_with_wrappers(sql, params, many=False, executor=execute)
     return out
 
 

@@ -378,17 +378,10 @@ def file_complete_presigned(*, actor: Identity, file: StoredFile) -> StoredFile:
     return file_confirm(actor=actor, file=file, size=size)
 
 
-def enqueue_processing(file_id: str) -> None:
-    from uploads.tasks import process_file
-
-    StoredFile.objects.filter(pk=file_id).update(process_enqueued_at=timezone.now())
-    process_file.delay(file_id)
-
-
 def publish_processing(file_id: str) -> None:
     """Publish processing of a file whose row already has ``process_enqueued_at`` (set in the
-    commit that created it): no UPDATE and commit of its own; a lost message is the sweeper's
-    (``file_reprocess_if_stuck``)."""
+    commit that confirmed it, or by the sweeper): no UPDATE and commit of its own; a lost
+    message is the sweeper's (``file_reprocess_if_stuck``)."""
     from uploads.tasks import process_file
 
     try:
@@ -571,8 +564,10 @@ def file_reprocess_if_stuck(*, older_than: timedelta = timedelta(minutes=15)) ->
         .order_by("process_enqueued_at")
         .values_list("pk", flat=True)[:500]
     )
+    # One UPDATE for the batch (the next sweep waits its turn), then the messages.
+    StoredFile.objects.filter(pk__in=ids).update(process_enqueued_at=timezone.now())
     for file_id in ids:
-        enqueue_processing(file_id)
+        publish_processing(file_id)
     return len(ids)
 
 

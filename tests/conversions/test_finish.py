@@ -127,8 +127,13 @@ def test_job_transition_is_conditional_on_the_claim(queued_job):  # noqa: F811
     job = engine.job_claim(queued_job.pk)
     other = ConversionJob.objects.get(pk=job.pk)
     other.claimed_by = "someone-else:2"
-    assert services.job_transition(other, status=JobStatus.FAILED) == 0
-    assert services.job_transition(job, progress=50) == 1
+    from fileconvert import fastsql
+
+    def moved(of: ConversionJob, **values) -> int:
+        return fastsql.run([services.job_transition_statement(of, **values)])[0].rowcount
+
+    assert moved(other, status=JobStatus.FAILED) == 0
+    assert moved(job, progress=50) == 1
     assert ConversionJob.objects.get(pk=job.pk).progress == 50
 
 

@@ -27,8 +27,7 @@ class Command(BaseCommand):
                 # Every counted write of this organization updates its counter row (the triggers),
                 # and not every one takes the quota lock (a delete does not): lock the counter row
                 # itself, so both reads below come after the writes in flight and before the next.
-                StorageUsage.objects.get_or_create(organization_id=org_id)
-                StorageUsage.objects.select_for_update().get(organization_id=org_id)
+                StorageUsage.objects.select_for_update().get_or_create(organization_id=org_id)  # found: locked; created: ours
                 counted, summed = storage_usage(org_id), storage_usage_recount(org_id)
                 if counted == summed:
                     continue
