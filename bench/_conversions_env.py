@@ -95,7 +95,7 @@ class BenchEnv:
     def start_worker(self, *, concurrency: int = 2, app: str = "bench._conversions_app") -> subprocess.Popen[bytes]:
         cmd = [str(Path(PY).parent / "celery"), "-A", app, "worker", "--loglevel", "WARNING"]
         cmd += ["--concurrency", str(concurrency), "--pool", "prefork", "-Q", self.env["CELERY_QUEUE"], "--without-gossip"]
-        cmd += ["--without-mingle", "--without-heartbeat"]
+        cmd += ["--without-mingle", "--without-heartbeat", *os.environ.get("BENCH_WORKER_ARGS", "").split()]
         from fileconvert.sandbox import worker_environ
 
         env = worker_environ(self.env) if os.environ.get("BENCH_WORKER_HUGEPAGES", "1") != "0" else self.env

@@ -20,7 +20,7 @@ from accounts.services import audit_event, audit_record
 from conversions import converters
 from conversions.models import ACTIVE_STATUSES, ConversionJob, JobStatus
 from conversions.selectors import detect_format
-from fileconvert import fastsql
+from fileconvert import broker, fastsql
 from fileconvert.errors import Conflict, NotFound, Unprocessable
 from fileconvert.names import sanitize_filename
 from fileconvert.usage import storage_usage_of, storage_usage_statement
@@ -137,7 +137,7 @@ def job_publish(job_id: str) -> None:
     from conversions.tasks import run_job
 
     try:
-        run_job.delay(job_id)
+        broker.publish(run_job, job_id)
     except Exception:  # broker down at commit: the sweeper publishes it again
         logger.exception("could not publish conversion job", extra={"job_id": job_id})
 

@@ -105,7 +105,9 @@ def _run_prepared(connection: Any, statements: Sequence[Statement], alias: str) 
                 with raw.pipeline() if len(statements) > 1 else contextlib.nullcontext():
                     for cursor, statement in zip(cursors, statements, strict=True):
                         cursor.execute(statement.sql, statement.params, prepare=True)
-                out.extend(Result(c.rowcount, c.fetchall() if c.description else [], alias) for c in cursors)
+                # ``pgresult.nfields``, not ``description``: that builds a Column per column on
+                # every access (the claim returns about 50).
+                out.extend(Result(c.rowcount, c.fetchall() if c.pgresult and c.pgresult.nfields else [], alias) for c in cursors)
         finally:
             for cursor in cursors:
                 cursor.close()

@@ -4,17 +4,19 @@ from typing import Any
 
 from django.apps import AppConfig
 
+from fileconvert import broker
+
 
 def _enqueue_index(sender: Any, *, file_id: str, **_kwargs: Any) -> None:
     from search.tasks import index_file
 
-    index_file.delay(file_id)
+    broker.publish(index_file, file_id)
 
 
 def _enqueue_remove(sender: Any, *, file_id: str, **_kwargs: Any) -> None:
     from search.tasks import remove_file
 
-    remove_file.delay(file_id)
+    broker.publish(remove_file, file_id)
 
 
 class SearchConfig(AppConfig):

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from fileconvert import sandbox
+from fileconvert import broker, sandbox
 from search.backends import SEARCHABLE_REVIEW_STATES, IndexRow, get_backend
 from search.extract import Extracted, ExtractionFailed, Limits, clean_text, extract_file, filename_words
 from search.models import SearchDocument
@@ -150,7 +150,7 @@ def documents_reconcile(*, limit: int = 500) -> dict[str, int]:
         .values_list("pk", flat=True)[:limit]
     )
     for file_id in missing:
-        tasks.index_file.delay(file_id)
+        broker.publish(tasks.index_file, file_id)
     stale = SearchDocument.objects.exclude(file__status=FileStatus.ACTIVE, file__review_state__in=SEARCHABLE_REVIEW_STATES)
     stale_ids = list(stale.values_list("pk", flat=True)[:limit])
     removed, _ = SearchDocument.objects.filter(pk__in=stale_ids).delete()

@@ -100,3 +100,21 @@ def data_of(response, status: int = 200):
     assert body["request_id"] == response["X-Request-ID"]
     assert body["timestamp"].endswith("Z")
     return body["data"]
+
+
+def record_published(monkeypatch, task_name: str) -> list:
+    """Messages for ``task_name`` are recorded (their first argument) instead of sent; the
+    others go out as usual. The one place the product publishes is ``fileconvert.broker``."""
+    from fileconvert import broker
+
+    published: list = []
+    real = broker.publish
+
+    def publish(task, *args) -> None:
+        if task.name == task_name:
+            published.append(args[0])
+        else:
+            real(task, *args)
+
+    monkeypatch.setattr(broker, "publish", publish)
+    return published

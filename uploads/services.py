@@ -26,7 +26,7 @@ from accounts.identity import Identity
 from accounts.models import Organization
 from accounts.selectors import org_setting_value
 from accounts.services import audit_record
-from fileconvert import storage
+from fileconvert import broker, storage
 from fileconvert.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from fileconvert.ids import new_id
 from fileconvert.metrics import UPLOAD_BYTES, UPLOAD_THROUGHPUT
@@ -385,7 +385,7 @@ def publish_processing(file_id: str) -> None:
     from uploads.tasks import process_file
 
     try:
-        process_file.delay(file_id)
+        broker.publish(process_file, file_id)
     except Exception:  # broker down at commit: the sweeper publishes it again
         logger.exception("could not publish processing", extra={"file_id": file_id})
 

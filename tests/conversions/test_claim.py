@@ -14,7 +14,8 @@ from PIL import Image
 
 from conversions import engine, services
 from conversions.models import ConversionJob, JobStatus
-from tests.conftest import data_of
+from fileconvert import broker
+from tests.conftest import data_of, record_published
 from uploads import services as upload_services
 from uploads.models import FileStatus, StoredFile
 
@@ -108,10 +109,11 @@ def test_a_broker_failure_for_the_sources_processing_loses_nothing(
     published: list[str] = []
     monkeypatch.setattr(services, "job_publish", lambda job_id: published.append(job_id))
 
-    def broker_down(*args, **kwargs):
+    def broker_down(task, *args):
+        assert task is upload_tasks.process_file
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(upload_tasks.process_file, "delay", broker_down)
+    monkeypatch.setattr(broker, "publish", broker_down)
     with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
         job = convert(member)
     assert published == [job["id"]]  # the job went out although the source's processing did not
@@ -120,8 +122,8 @@ def test_a_broker_failure_for_the_sources_processing_loses_nothing(
     StoredFile.objects.filter(pk=job["source_file_id"]).update(
         process_enqueued_at=StoredFile.objects.get(pk=job["source_file_id"]).process_enqueued_at - timedelta(hours=1)
     )
-    republished: list[str] = []
-    monkeypatch.setattr(upload_tasks.process_file, "delay", lambda file_id: republished.append(file_id))
+    monkeypatch.undo()
+    republished = record_published(monkeypatch, "uploads.tasks.process_file")
     assert upload_services.file_reprocess_if_stuck() >= 1
     assert job["source_file_id"] in republished
 

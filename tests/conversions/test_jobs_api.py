@@ -17,7 +17,7 @@ from accounts.models import AuditEvent
 from conversions import engine
 from conversions.models import ConversionJob, JobStatus
 from fileconvert.signed import file_token_check
-from tests.conftest import assert_error, data_of
+from tests.conftest import assert_error, data_of, record_published
 from tests.conversions import samples
 from tests.uploads.filebytes import media_paths_mentioning, stored_bytes, upload_file
 from uploads.models import StoredFile
@@ -298,8 +298,7 @@ class TestExecution:
 
         from conversions import services
 
-        published = []
-        monkeypatch.setattr("conversions.tasks.run_job.delay", lambda job_id: published.append(job_id))
+        published = record_published(monkeypatch, "conversions.tasks.run_job")
         lost = convert(member.client(), samples.image_bytes("png"), "a.png", "gif")
         dead = convert(member.client(), samples.image_bytes("png"), "b.png", "gif")
         fresh = convert(member.client(), samples.image_bytes("png"), "c.png", "gif")

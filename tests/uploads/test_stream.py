@@ -12,7 +12,7 @@ from django.test import override_settings
 from accounts.identity import system_identity
 from accounts.models import AuditEvent, Organization
 from accounts.services import setting_set
-from tests.conftest import assert_error, data_of
+from tests.conftest import assert_error, data_of, record_published
 from tests.uploads.filebytes import (
     chunked_put,
     init_upload,
@@ -407,10 +407,8 @@ def test_the_sweeper_publishes_a_confirmed_file_that_never_got_a_message(member,
     from django.utils import timezone
 
     from uploads import services as upload_services
-    from uploads import tasks as upload_tasks
 
-    published: list[str] = []
-    monkeypatch.setattr(upload_tasks.process_file, "delay", lambda file_id: published.append(file_id))
+    published = record_published(monkeypatch, "uploads.tasks.process_file")
     client = member.client()
     started = init_upload(client)
     data_of(put_bytes(client, started["file_id"], jpeg_bytes()))
