@@ -53,9 +53,10 @@ _client: tuple[int, str, Any] | None = None  # (pid, broker URL, redis client)
 def publish(task: Any, *args: str) -> None:
     """Enqueue ``task(*args)`` as ``task.delay(*args)`` would. Raises what the broker raises
     (callers log it and leave the message to their sweeper)."""
-    # Eager mode is read on every call (tests switch it on and off); the rest is settled per
-    # task name on first use (``reset`` after changing it).
-    route = _route_for(task) if _simple(args) and not task.app.conf.task_always_eager else None
+    # Eager mode and the publish signals' receivers are read on every call (tests switch
+    # eager mode on and off, an integration may connect late); the rest is settled per task
+    # name on first use (``reset`` after changing it).
+    route = _route_for(task) if _simple(args) and _as_is(task.app) else None
     if route is None:
         task.apply_async(args)
         return
@@ -81,6 +82,10 @@ def publish(task: Any, *args: str) -> None:
         "properties": {**route.properties, "correlation_id": task_id, "delivery_tag": str(uuid.uuid4())},
     }
     _push(task.app, route.queue, json.dumps(message))
+
+
+def _as_is(app: Any) -> bool:
+    return not (app.conf.task_always_eager or signals.before_task_publish.receivers or signals.after_task_publish.receivers)
 
 
 def _simple(args: tuple[Any, ...]) -> bool:
@@ -117,8 +122,6 @@ def _build_route(task: Any) -> _Route | None:
     if conf.task_send_sent_event or conf.task_inherit_parent_priority or conf.task_compression:
         return None
     if conf.task_serializer != "json" or (task.serializer or "json") != "json":
-        return None
-    if signals.before_task_publish.receivers or signals.after_task_publish.receivers:
         return None
     if task.priority or getattr(task, "expires", None):
         return None

@@ -182,11 +182,19 @@ def test_what_it_does_not_reproduce_goes_through_celery(queue, monkeypatch):
     def receiver(**_kwargs):
         pass
 
+    # A receiver connected after the route was settled (an integration set up late).
+    sent = []
+    monkeypatch.setattr(process_file, "apply_async", lambda args: sent.append(args))
+    client, name = queue
+    broker.publish(process_file, "fil_fast")
+    assert json.loads(base64.b64decode(_pop(client, name)["body"]))[0] == ["fil_fast"]
     signals.before_task_publish.connect(receiver)
     try:
-        assert broker._build_route(process_file) is None
+        broker.publish(process_file, "fil_signalled")
     finally:
         signals.before_task_publish.disconnect(receiver)
+    assert sent == [("fil_signalled",)]
+    monkeypatch.undo()
     # Eager mode, switched on after the route was settled (tests do): the task runs here.
     ran = []
     monkeypatch.setattr(processing, "file_process", lambda file_id: ran.append(file_id) or "skipped")
@@ -195,7 +203,6 @@ def test_what_it_does_not_reproduce_goes_through_celery(queue, monkeypatch):
         broker._route_for(process_file)  # settled again under eager mode: still not used
         broker.publish(process_file, "fil_eager")
     assert ran == ["fil_eager"]
-    client, name = queue
     assert json.loads(base64.b64decode(_pop(client, name)["body"]))[0] == ["fil_before"]
     assert client.llen(name) == 0
     # Arguments that are not short strings: Celery's own serialisation.
