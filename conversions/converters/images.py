@@ -101,6 +101,7 @@ def flatten(image: Any, background: str) -> Any:
 def prepare_frame(frame: Any, target: str, options: dict[str, Any], box: tuple[int, int] | None) -> Any:
     from PIL import ImageOps
 
+    opened = frame
     if options.get("auto_orient", True) and frame.getexif().get(0x0112, 1) in TURNS:
         # Only when there is something to turn: exif_transpose otherwise returns a copy of the
         # whole decoded frame (a 1500x1000 thumbnail source: 4.5 MB copied for nothing).
@@ -111,7 +112,9 @@ def prepare_frame(frame: Any, target: str, options: dict[str, Any], box: tuple[i
         frame = resize(frame, box, options.get("fit") or "contain")
     if target in NO_ALPHA:
         frame = flatten(frame, options.get("background") or "#ffffff")
-    return frame
+    # Never the opened file itself: its writer would carry the source's own tags over (a TIFF
+    # saved from a TiffImageFile keeps its tag directory, XMP and IPTC: strip_metadata).
+    return frame.copy() if frame is opened else frame
 
 
 def save_kwargs(target: str, options: dict[str, Any], exif: bytes | None, icc: bytes | None) -> dict[str, Any]:

@@ -439,3 +439,19 @@ def test_docx_to_pdf_and_chain_to_png(tmp_path):
     assert reopen(png).format == "PNG" and facts["page"] == 1
     assert progress == sorted(progress) and progress[-1] == 100
     assert not list(tmp_path.glob("lo-profile-*")), "the throw-away profile must be removed"
+
+
+def test_strip_metadata_drops_a_tiffs_own_tags(tmp_path):
+    """An upright TIFF saved again without a resize: the source's tag directory (Artist,
+    Copyright, Make, XMP) must not come through, stripped or not (only the EXIF we carry)."""
+    from PIL import TiffImagePlugin
+
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[315] = "Jane Doe"  # Artist
+    tags[33432] = "secret copyright"  # Copyright
+    source = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(source, "TIFF", tiffinfo=tags, compression="tiff_deflate")
+    out, _, _ = convert(tmp_path, source.getvalue(), "tiff", "tiff", strip_metadata=True)
+    image = reopen(out)
+    assert image.size == (40, 30) and image.getpixel((5, 5)) == (10, 200, 30)
+    assert 315 not in image.tag_v2 and 33432 not in image.tag_v2

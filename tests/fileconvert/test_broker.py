@@ -56,6 +56,19 @@ def conf(**values):
         broker.reset()
 
 
+@contextlib.contextmanager
+def _refusing_apply_async(task):
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("went through apply_async")
+
+    real = task._get_current_object() if hasattr(type(task), "_get_current_object") else task
+    real.apply_async = refuse  # an instance attribute: the class's own method stays Celery's
+    try:
+        yield
+    finally:
+        del real.apply_async
+
+
 def _pop(client, name) -> dict:
     raw = client.rpop(name)
     assert raw is not None, "no message was pushed"
@@ -75,7 +88,8 @@ def test_the_message_is_the_one_celery_sends(queue, task):
     client, name = queue
     task.apply_async(("fil_0123456789abcdef",))
     theirs = _pop(client, name)
-    broker.publish(task, "fil_0123456789abcdef")
+    with _refusing_apply_async(task):  # the message below is really ours
+        broker.publish(task, "fil_0123456789abcdef")
     ours = _pop(client, name)
     assert client.llen(name) == 0
 
@@ -102,11 +116,8 @@ def test_the_fast_path_is_taken(queue, monkeypatch):
     """The parity test above would pass if publish fell back to Celery every time."""
     from uploads.tasks import process_file
 
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("went through apply_async")
-
-    monkeypatch.setattr(process_file, "apply_async", refuse)
-    broker.publish(process_file, "fil_x")
+    with _refusing_apply_async(process_file):
+        broker.publish(process_file, "fil_x")
     client, name = queue
     assert _pop(client, name)["headers"]["task"] == "uploads.tasks.process_file"
 
@@ -130,24 +141,28 @@ def test_a_message_published_from_a_task_names_its_parent(queue, celery_worker_t
         if task.name == "uploads.tasks.process_file":
             seen.update(parent_id=task.request.parent_id, root_id=task.request.root_id, args=task.request.args)
 
+    from uploads.tasks import process_file
+
+    ran = ("uploads.tasks.process_file", ("fil_not_there",))
     signals.task_prerun.connect(record, weak=False)
     try:
-        sent = publish_from_a_task.delay("fil_not_there")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not seen:
-            time.sleep(0.05)
+        with _refusing_apply_async(process_file):  # the worker publishes through the fast path
+            sent = publish_from_a_task.delay("fil_not_there")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and ran not in [(n, a) for n, a, _t in celery_worker_thread]:
+                time.sleep(0.05)
     finally:
         signals.task_prerun.disconnect(record)
     assert seen == {"parent_id": sent.id, "root_id": sent.id, "args": ["fil_not_there"]}
-    assert ("uploads.tasks.process_file", ("fil_not_there",)) in [(n, a) for n, a, _t in celery_worker_thread]
+    assert ran in [(n, a) for n, a, _t in celery_worker_thread]
 
 
-def test_a_dropped_connection_is_reopened(queue):
+def test_a_message_after_a_dropped_connection_still_arrives(queue):
     from uploads.tasks import process_file
 
     client, name = queue
     broker.publish(process_file, "fil_1")
-    ours = broker._redis(app)
+    ours = broker._redis(app.conf.broker_write_url)
     client.client_kill_filter(_id=ours.client_id())
     broker.publish(process_file, "fil_2")
     assert [json.loads(base64.b64decode(_pop(client, name)["body"]))[0] for _ in range(2)] == [["fil_1"], ["fil_2"]]
@@ -178,6 +193,24 @@ def test_what_it_does_not_reproduce_goes_through_celery(queue, monkeypatch):
     for setting, value in cases:
         with conf(**{setting: value}):
             assert broker._build_route(process_file) is None, setting
+    with conf(task_publish_retry_policy={"max_retries": None}):  # unbounded: kombu's
+        assert broker._build_route(process_file) is None
+    assert broker._retry_plan(app.conf) == (0.0, 0.2, 0.4)  # Celery's default policy, spaced as kombu does
+    for url in ("redis://127.0.0.1:6379/0?ssl_cert_reqs=required", "redis://a:6379/0;redis://b:6379/0"):
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
+        assert broker._build_route(process_file) is None, url
+    monkeypatch.setenv("CELERY_BROKER_URL", settings.CELERY_BROKER_URL)
+    monkeypatch.setenv("CELERY_BROKER_WRITE_URL", "redis://127.0.0.1:6379/15")
+    assert broker._build_route(process_file) is None
+    monkeypatch.delenv("CELERY_BROKER_WRITE_URL")
+    assert broker._build_route(process_file) is not None
+    # Task options beyond the queue change the message (a queue of its own is only a queue).
+    for option, value in (("delivery_mode", "transient"), ("compression", "gzip"), ("priority", 5), ("expires", 60)):
+        with monkeypatch.context() as patch:
+            real = process_file._get_current_object()
+            patch.setattr(type(real), option, value, raising=False)
+            patch.setattr(real, "_exec_options", None)  # Celery caches them per task
+            assert broker._build_route(process_file) is None, option
 
     def receiver(**_kwargs):
         pass
@@ -193,7 +226,30 @@ def test_what_it_does_not_reproduce_goes_through_celery(queue, monkeypatch):
         broker.publish(process_file, "fil_signalled")
     finally:
         signals.before_task_publish.disconnect(receiver)
-    assert sent == [("fil_signalled",)]
+    signals.task_sent.connect(receiver)
+    try:
+        broker.publish(process_file, "fil_sent_signal")
+    finally:
+        signals.task_sent.disconnect(receiver)
+    assert sent == [("fil_signalled",), ("fil_sent_signal",)]
+    monkeypatch.undo()
+    # apply_async wrapped by an integration (Sentry, ddtrace add trace headers there).
+    import functools
+
+    from celery.app.task import Task
+
+    real_apply = Task.apply_async
+
+    @functools.wraps(real_apply)
+    def traced(self, *args, **kwargs):
+        traced.calls += 1
+        return real_apply(self, *args, **kwargs)
+
+    traced.calls = 0
+    monkeypatch.setattr(Task, "apply_async", traced)
+    broker.publish(process_file, "fil_traced")
+    assert traced.calls == 1
+    assert json.loads(base64.b64decode(_pop(client, name)["body"]))[0] == ["fil_traced"]
     monkeypatch.undo()
     # Eager mode, switched on after the route was settled (tests do): the task runs here.
     ran = []
@@ -210,10 +266,11 @@ def test_what_it_does_not_reproduce_goes_through_celery(queue, monkeypatch):
     monkeypatch.setattr(process_file, "apply_async", lambda args: seen.append(args))
     broker.publish(process_file, 42)  # type: ignore[arg-type]
     broker.publish(process_file, "x" * 1000)
-    assert seen == [(42,), ("x" * 1000,)]
+    broker.publish(process_file, "it's")  # repr and Celery's saferepr differ on quotes
+    assert seen == [(42,), ("x" * 1000,), ("it's",)]
 
 
-def test_a_route_by_name_is_followed(queue):
+def test_a_route_by_name_is_followed(queue, monkeypatch):
     from uploads.tasks import process_file
 
     client, _name = queue
@@ -227,9 +284,19 @@ def test_a_route_by_name_is_followed(queue):
             ours = _pop(client, "tests-broker-routed")
             assert ours["properties"]["delivery_info"] == theirs["properties"]["delivery_info"]
             assert ours["properties"]["delivery_info"]["routing_key"] == "tests-broker-routed"
+        # A task's own ``queue=`` (its execution options) wins over the routes, as in Celery.
+        with monkeypatch.context() as patch:
+            real = process_file._get_current_object()
+            patch.setattr(type(real), "queue", "tests-broker-routed", raising=False)
+            patch.setattr(real, "_exec_options", None)
+            broker.reset()
+            broker.publish(process_file, "fil_own_queue")
+            assert _pop(client, "tests-broker-routed")["headers"]["argsrepr"] == "('fil_own_queue',)"
+            broker.reset()
     finally:
         _rebuild_router()
-        client.delete("tests-broker-routed")
+        app.amqp.queues.pop("tests-broker-routed", None)  # Celery added it (create_missing_queues)
+        client.delete("tests-broker-routed", *client.keys("_kombu.binding*tests-broker-routed*"))
 
 
 def _rebuild_router() -> None:
