@@ -71,7 +71,6 @@ def main() -> int:
     print(f"load average at start: {load()}  (cpus: {os.cpu_count()})")
     env.prepare()
     env.apply()
-    from django.db.models import Max
     from django.utils import timezone
 
     import bench._conversions_app  # noqa: F401  routes uploads processing away (see its docstring)
@@ -133,12 +132,11 @@ def main() -> int:
             # Until the last job finished (its finished_at, stamped by the worker a commit before
             # it is visible), not until a poll noticed: polling every 50 ms would add 25 ms a batch
             # on average (1 % of a batch) and cost the cores the workers use.
-            last = ConversionJob.objects.filter(pk__in=ids).aggregate(last=Max("finished_at"))["last"]
-            elapsed = last.timestamp() - wall_started
+            jobs = list(ConversionJob.objects.filter(pk__in=ids))
+            elapsed = max(j.finished_at for j in jobs).timestamp() - wall_started
             used = cpu.setdefault(target, dict.fromkeys(before, 0.0))
             for group, seconds in cpu_delta(before, cpu_seconds_by_group()).items():
                 used[group] += seconds
-            jobs = list(ConversionJob.objects.filter(pk__in=ids))
             failed = [j for j in jobs if j.status != JobStatus.SUCCEEDED]
             assert not failed, [(j.pk, j.error_code, j.error_message) for j in failed[:3]]
             return elapsed, submitted, jobs

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.models import Organization, StorageUsage
-from fileconvert.usage import storage_usage, storage_usage_recount
+from fileconvert.usage import storage_usage_recount
 
 
 class Command(BaseCommand):
@@ -27,8 +27,9 @@ class Command(BaseCommand):
                 # Every counted write of this organization updates its counter row (the triggers),
                 # and not every one takes the quota lock (a delete does not): lock the counter row
                 # itself, so both reads below come after the writes in flight and before the next.
-                StorageUsage.objects.select_for_update().get_or_create(organization_id=org_id)  # found: locked; created: ours
-                counted, summed = storage_usage(org_id), storage_usage_recount(org_id)
+                # Found: locked; created: ours. Its values are the counter's.
+                usage, _ = StorageUsage.objects.select_for_update().get_or_create(organization_id=org_id)
+                counted, summed = (usage.bytes, usage.files), storage_usage_recount(org_id)
                 if counted == summed:
                     continue
                 wrong += 1
@@ -36,9 +37,8 @@ class Command(BaseCommand):
                     f"{org_id}: counter {counted[0]} bytes / {counted[1]} files, files sum {summed[0]} / {summed[1]}"
                 )
                 if options["fix"]:
-                    StorageUsage.objects.update_or_create(
-                        organization_id=org_id, defaults={"bytes": summed[0], "files": summed[1]}
-                    )
+                    usage.bytes, usage.files = summed
+                    usage.save(update_fields=["bytes", "files"])
         if wrong and not options["fix"]:
             raise CommandError(f"{wrong} organization(s) with a counter that differs from the sum (run with --fix)")
         self.stdout.write(f"{wrong} fixed" if wrong else "every counter matches")
