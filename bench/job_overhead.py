@@ -74,7 +74,6 @@ def main() -> int:
     env.prepare()
     env.apply()
     import redis
-    from django.db import transaction
 
     import bench._conversions_app as bench_app
     from bench._conversions_env import identity
@@ -101,15 +100,12 @@ def main() -> int:
         services.job_publish = publish_noop
 
         def submit(count: int) -> list[str]:
-            # job_create as a web process runs it: its own connection, one transaction per job.
+            # job_create as POST /api/conversion-jobs runs it: its own connection, no transaction
+            # around it (job_create's batch is one, and it publishes after the batch commits).
             from django.db import connections
 
             try:
-                out = []
-                for _ in range(count):
-                    with transaction.atomic():
-                        out.append(services.job_create(actor=actor, source=source, target_format="jpeg").pk)
-                return out
+                return [services.job_create(actor=actor, source=source, target_format="jpeg").pk for _ in range(count)]
             finally:
                 connections.close_all()
 

@@ -94,36 +94,37 @@ def job_create(
     chosen = visibility or source.visibility
     if chosen not in Visibility.values:
         raise Unprocessable("visibility is invalid.", code="VALIDATION_ERROR", fields={"visibility": list(Visibility.values)})
-    # No savepoint when nested (POST /api/convert wraps this with the source's rows): nothing
-    # here raises except the database, and then the caller's whole transaction is lost anyway.
-    with transaction.atomic(savepoint=False):
-        job = ConversionJob(
-            organization=actor.org,
-            source=source,
-            source_format=source_format,
-            target_format=route.last.target,
-            via_format=route.via or "",
-            options=validated,
-            visibility=chosen,
-            created_by=actor.user,
-            retry_of=retry_of,
-            enqueued_at=timezone.now(),  # published on commit; the sweeper republishes if that is lost
-        )
-        event = audit_event(
-            org=actor.org,
-            actor=actor,
-            action="conversion.retry" if retry_of else "conversion.create",
-            target=job,
-            details={
-                "source_id": source.pk,
-                "source_format": source_format,
-                "target_format": job.target_format,
-                "retry_of": retry_of.pk if retry_of else None,
-            },
-        )
-        # Both INSERTs compiled once and sent together: every job pays for them.
-        fastsql.run([fastsql.insert_statement(job), fastsql.insert_statement(event)])
-        transaction.on_commit(lambda: job_publish(job.pk))
+    # No transaction of its own: the two INSERTs are one batch (all or nothing, and on
+    # PostgreSQL outside a transaction one round trip that commits, fastsql.run). Inside
+    # the caller's (POST /api/convert writes the source's rows in it) the publish waits for
+    # its commit; outside one, on_commit publishes at once, after the batch committed.
+    job = ConversionJob(
+        organization=actor.org,
+        source=source,
+        source_format=source_format,
+        target_format=route.last.target,
+        via_format=route.via or "",
+        options=validated,
+        visibility=chosen,
+        created_by=actor.user,
+        retry_of=retry_of,
+        enqueued_at=timezone.now(),  # published on commit; the sweeper republishes if that is lost
+    )
+    event = audit_event(
+        org=actor.org,
+        actor=actor,
+        action="conversion.retry" if retry_of else "conversion.create",
+        target=job,
+        details={
+            "source_id": source.pk,
+            "source_format": source_format,
+            "target_format": job.target_format,
+            "retry_of": retry_of.pk if retry_of else None,
+        },
+    )
+    # Both INSERTs compiled once and sent together: every job pays for them.
+    fastsql.run([fastsql.insert_statement(job), fastsql.insert_statement(event)])
+    transaction.on_commit(lambda: job_publish(job.pk))
     return job
 
 
@@ -281,11 +282,18 @@ def job_transition_statement(job: ConversionJob, **values: Any) -> fastsql.State
 
 
 def job_finish(job: ConversionJob, values: dict[str, Any], event: AuditEvent) -> bool:
-    """The conditional transition (``job_transition_statement``) and its audit row, sent
-    together (one round trip on PostgreSQL): True if done. When the job was canceled or
-    taken over meanwhile the transition moves nothing and the audit row is rolled back."""
+    """The conditional transition (``job_transition_statement``) and its audit row: True if
+    done. When the job was canceled or taken over meanwhile the transition moves nothing and
+    no audit row is written. On PostgreSQL both are one statement (the INSERT conditional on
+    the UPDATE, ``fastsql.insert_after_update_statement``); elsewhere one transaction that
+    is rolled back when nothing moved."""
+    transition = job_transition_statement(job, **values)
+    if fastsql.supports_insert_after_update(transition.alias):
+        # One statement: outside a transaction, one round trip that commits (no BEGIN, no COMMIT).
+        (moved,) = fastsql.run([fastsql.insert_after_update_statement(transition, event)])
+        return bool(moved.rowcount)
     with transaction.atomic():
-        moved, _ = fastsql.run([job_transition_statement(job, **values), fastsql.insert_statement(event)])
+        moved, _ = fastsql.run([transition, fastsql.insert_statement(event)])
         if not moved.rowcount:
             transaction.set_rollback(True)
     return bool(moved.rowcount)

@@ -60,7 +60,8 @@ def run(statements: Sequence[Statement]) -> list[Result]:
     takes its own snapshot (READ COMMITTED), so a ``SELECT`` after a ``FOR UPDATE`` in the
     same batch sees what the lock's previous holder committed. The first failing statement
     raises (the ones after it do not run); a batch of several is all or nothing (it runs in
-    a transaction: the caller's, or its own). psycopg forgets prepared statements at every
+    a transaction: the caller's, or its own, which outside an atomic block on PostgreSQL is
+    the pipeline's implicit one, committed in the same round trip). psycopg forgets prepared statements at every
     rollback (and tells the server, ``DEALLOCATE ALL``): they are prepared again. Elsewhere
     (SQLite, or ``DATABASE_PREPARED_STATEMENTS = False`` for a transaction-pooling PgBouncer
     older than 1.22, or with ``max_prepared_statements = 0``) they run one by one through Django's cursor."""
@@ -70,19 +71,25 @@ def run(statements: Sequence[Statement]) -> list[Result]:
     if any(s.alias != alias for s in statements):
         raise ValueError("fastsql.run: statements for more than one database")
     connection = connections[alias]
+    if _prepares(connection):
+        # Outside a transaction the pipeline is its own: PostgreSQL runs everything up to its
+        # Sync as one implicit transaction, committed at the Sync or rolled back whole. One
+        # round trip, where an atomic block costs three (psycopg's BEGIN is one of its own).
+        return _run_prepared(connection, statements, alias)
     if len(statements) > 1 and not connection.in_atomic_block:
-        # A batch is all or nothing on every backend (a pipeline outside a transaction is
-        # one implicit transaction on PostgreSQL; one by one would commit each).
+        # Elsewhere a batch is made all or nothing by a transaction (one by one, each commits).
         with transaction.atomic(using=alias):
             return run(statements)
-    if connection.vendor == "postgresql" and getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
-        return _run_prepared(connection, statements, alias)
     out: list[Result] = []
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement.sql, statement.params)
             out.append(Result(cursor.rowcount, cursor.fetchall() if cursor.description else [], alias))
     return out
+
+
+def _prepares(connection: Any) -> bool:
+    return connection.vendor == "postgresql" and getattr(settings, "DATABASE_PREPARED_STATEMENTS", True)
 
 
 def _run_prepared(connection: Any, statements: Sequence[Statement], alias: str) -> list[Result]:
@@ -164,6 +171,55 @@ def insert_statement(obj: Model) -> Statement:
     obj._state.adding = False
     obj._state.db = connection.alias
     return Statement(sql, params, connection.alias)
+
+
+def supports_insert_after_update(alias: str = "default") -> bool:
+    """``insert_after_update_statement`` runs here: PostgreSQL (a data-modifying WITH).
+    SQLite has no UPDATE inside a WITH."""
+    return connections[alias].vendor == "postgresql"
+
+
+def insert_after_update_statement(update: Statement, obj: Model) -> Statement:
+    """One statement: ``update`` (an ``update_where_statement``), then the INSERT of ``obj``
+    (``insert_statement``) only if the UPDATE changed a row; its row count is the number of
+    rows the UPDATE changed (one row per changed row is inserted, so give it a one-row
+    condition). A conditional transition and its audit row then need no transaction of
+    their own: outside one it is a single round trip with its commit in it, where the
+    UPDATE, the INSERT, a BEGIN and a COMMIT took two. PostgreSQL only
+    (``supports_insert_after_update``).
+
+    The values are cast to their columns' types without a length or precision
+    (``varchar``, ``numeric``): an INSERT ... SELECT has no VALUES row to infer them from,
+    and a cast to ``varchar(n)`` would cut a long value where the INSERT's own assignment
+    refuses it, as the ORM's INSERT does."""
+    insert = insert_statement(obj)
+    model = type(obj)
+    connection = connections[insert.alias]
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("insert_after_update_statement needs PostgreSQL")
+    if update.alias != insert.alias:
+        raise ValueError("insert_after_update_statement: statements for more than one database")
+
+    def build() -> str:
+        qn = connection.ops.quote_name
+        fields = model._meta.local_concrete_fields
+        columns = ", ".join(qn(f.column) for f in fields)
+        casts = ", ".join(f"%s::{_unsized(f.db_type(connection))}" for f in fields)
+        return (
+            f"WITH moved AS ({update.sql} RETURNING 1) "  # noqa: S608 - names from the models' meta; values are parameters
+            f"INSERT INTO {qn(model._meta.db_table)} ({columns}) SELECT {casts} FROM moved"
+        )
+
+    sql = once(("insert after update", model, connection.vendor, update.sql), build)
+    return Statement(sql, update.params + insert.params, insert.alias)
+
+
+def _unsized(db_type: str | None) -> str:
+    """``varchar(26)`` -> ``varchar``; ``numeric(10, 2)`` -> ``numeric``; others unchanged."""
+    if not db_type:
+        raise TypeError("insert_after_update_statement: a field without a database type")
+    head, _, rest = db_type.partition("(")
+    return head.strip() + (rest.partition(")")[2] if rest else "")
 
 
 def insert(obj: M) -> M:

@@ -12,6 +12,7 @@ from django.db import connection
 from django.forms.models import model_to_dict
 from PIL import Image
 
+from accounts.models import AuditEvent
 from conversions import engine, services
 from conversions.models import ConversionJob, JobStatus
 from fileconvert import broker
@@ -165,3 +166,91 @@ def test_celerys_soft_limit_inside_an_inline_conversion_is_a_timeout():
     result = engine._run_inline(overran)
     assert result.timed_out and result.value is None
     assert engine._failure(result.error)[0] == "TIMEOUT"
+
+
+def _actor(persona):
+    from accounts.identity import MODE_API_KEY, Identity
+    from accounts.scopes import ROLE_SCOPES
+
+    return Identity(org=persona.org, user=persona.user, role=persona.role, mode=MODE_API_KEY, scopes=ROLE_SCOPES[persona.role])
+
+
+def _committed(job_id: str) -> bool:
+    """Seen by another session: committed, not only written in this one's transaction."""
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM conversions_conversionjob WHERE id = %s", [job_id])
+            return cursor.fetchone() == (1,)
+    finally:
+        other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+class TestJobCreatePublishes:
+    """``job_create`` has no transaction of its own: its two INSERTs are one batch, and the
+    job is published once they are committed, the caller's transaction included."""
+
+    @pytest.fixture
+    def source(self, member, monkeypatch):
+        monkeypatch.setattr(services, "job_publish", lambda job_id: None)
+        return StoredFile.objects.get(pk=convert(member)["source_file_id"])
+
+    def test_outside_a_transaction_it_publishes_after_its_batch_committed(self, member, source, monkeypatch):
+        seen: list[tuple[str, bool]] = []
+        monkeypatch.setattr(services, "job_publish", lambda job_id: seen.append((job_id, _committed(job_id))))
+        job = services.job_create(actor=_actor(member), source=source, target_format="jpeg")
+        assert seen == [(job.pk, True)]
+        assert AuditEvent.objects.filter(action="conversion.create", target_id=job.pk).count() == 1
+
+    def test_inside_the_callers_transaction_it_publishes_at_the_callers_commit(self, member, source, monkeypatch):
+        from django.db import transaction
+
+        seen: list[str] = []
+        monkeypatch.setattr(services, "job_publish", seen.append)
+        with transaction.atomic():
+            job = services.job_create(actor=_actor(member), source=source, target_format="jpeg")
+            assert seen == [] and not _committed(job.pk)
+        assert seen == [job.pk] and _committed(job.pk)
+        with transaction.atomic():
+            lost = services.job_create(actor=_actor(member), source=source, target_format="jpeg")
+            transaction.set_rollback(True)
+        assert seen == [job.pk] and not ConversionJob.objects.filter(pk=lost.pk).exists()
+
+    def test_a_failed_audit_row_leaves_no_job_and_publishes_nothing(self, member, source, monkeypatch):
+        from django.db import IntegrityError
+
+        seen: list[str] = []
+        monkeypatch.setattr(services, "job_publish", seen.append)
+        taken = AuditEvent.objects.first().pk
+        real_event = services.audit_event
+
+        def clashing(**kwargs):
+            event = real_event(**kwargs)
+            event.pk = taken  # the second INSERT of the batch fails on the primary key
+            return event
+
+        monkeypatch.setattr(services, "audit_event", clashing)
+        before = ConversionJob.objects.count()
+        with pytest.raises(IntegrityError):
+            services.job_create(actor=_actor(member), source=source, target_format="jpeg")
+        assert seen == [] and ConversionJob.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_job_is_finished_in_one_statement_outside_a_transaction(queued_job, monkeypatch):
+    """job_fail (and every finish without an output) commits its transition and audit row
+    together without an atomic block of its own on PostgreSQL (one round trip)."""
+    from django.db import connections
+
+    job = engine.job_claim(queued_job.pk)
+    wrapper = connections["default"]
+    commits: list[bool] = []
+    real_commit = type(wrapper).commit
+    monkeypatch.setattr(type(wrapper), "commit", lambda self: commits.append(True) or real_commit(self))
+    assert services.job_fail(job=job, code="BROKEN", message="it broke") is True
+    assert commits == ([] if connection.vendor == "postgresql" else [True])
+    assert ConversionJob.objects.get(pk=job.pk).status == JobStatus.FAILED
+    assert AuditEvent.objects.filter(action="conversion.fail", target_id=job.pk).count() == 1

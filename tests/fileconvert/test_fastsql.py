@@ -295,3 +295,97 @@ def test_run_refuses_to_write_in_a_transaction_marked_for_rollback(org_a):
         transaction.set_rollback(True)
         with pytest.raises(TransactionManagementError):
             fastsql.run([fastsql.get_statement(Organization, org_a.pk)])
+
+
+def _event(org: Organization, **extra) -> AuditEvent:
+    values = {"actor_label": "system", "action": "x.done", "target_type": "storedfile", "details": {"n": [1, "é"]}}
+    return AuditEvent(organization=org, **{**values, **extra})
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a data-modifying WITH: PostgreSQL")
+def test_insert_after_update_inserts_what_the_orm_inserts_when_the_update_moved(org_a):
+    file = fastsql.insert(_file(org_a, size=5))
+    fast, orm = _event(org_a, target_id=file.pk, ip="10.1.2.3"), _event(org_a, target_id=file.pk, ip="10.1.2.3")
+    orm.save(force_insert=True)
+    moved = fastsql.update_where_statement(StoredFile, {"size": 6}, pk=file.pk, size=5)
+    (result,) = fastsql.run([fastsql.insert_after_update_statement(moved, fast)])
+    assert result.rowcount == 1
+    assert StoredFile.objects.get(pk=file.pk).size == 6
+    stored = {k: v for k, v in model_to_dict(AuditEvent.objects.get(pk=fast.pk)).items() if k != "id"}
+    assert stored == {k: v for k, v in model_to_dict(AuditEvent.objects.get(pk=orm.pk)).items() if k != "id"}
+    assert AuditEvent.objects.get(pk=fast.pk).created_at == fast.created_at
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a data-modifying WITH: PostgreSQL")
+def test_insert_after_update_inserts_nothing_when_the_update_moved_nothing(org_a):
+    file = fastsql.insert(_file(org_a, size=5))
+    event = _event(org_a)
+    stale = fastsql.update_where_statement(StoredFile, {"size": 6}, pk=file.pk, size=4)
+    (result,) = fastsql.run([fastsql.insert_after_update_statement(stale, event)])
+    assert result.rowcount == 0
+    assert StoredFile.objects.get(pk=file.pk).size == 5 and not AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a data-modifying WITH: PostgreSQL")
+def test_insert_after_update_refuses_a_value_too_long_for_its_column(org_a):
+    """The casts carry no length: the INSERT's own assignment refuses what does not fit (an
+    explicit cast to varchar(n) would cut it to n characters)."""
+    from django.db import DataError
+
+    file = fastsql.insert(_file(org_a, size=5))
+    moved = fastsql.update_where_statement(StoredFile, {"size": 6}, pk=file.pk)
+    with pytest.raises(DataError), transaction.atomic():
+        fastsql.run([fastsql.insert_after_update_statement(moved, _event(org_a, action="a" * 101))])
+    assert StoredFile.objects.get(pk=file.pk).size == 5  # the statement is all or nothing
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a data-modifying WITH: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_insert_after_update_outside_a_transaction_is_one_statement_that_commits(org_a, django_assert_num_queries):
+    from django.db import connections
+
+    file = fastsql.insert(_file(org_a, size=5))
+    event = _event(org_a)
+    moved = fastsql.update_where_statement(StoredFile, {"size": 6}, pk=file.pk)
+    assert not connection.in_atomic_block
+    with django_assert_num_queries(1):
+        fastsql.run([fastsql.insert_after_update_statement(moved, event)])
+    other = connections.create_connection("default")  # another session sees it committed
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM accounts_auditevent WHERE id = %s", [event.pk])
+            assert cursor.fetchone() == (1,)
+    finally:
+        other.close()
+
+
+def test_unsized_types():
+    assert fastsql._unsized("varchar(26)") == "varchar"
+    assert fastsql._unsized("numeric(10, 2)") == "numeric"
+    assert fastsql._unsized("timestamp with time zone") == "timestamp with time zone"
+    assert fastsql._unsized("jsonb") == "jsonb"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the pipeline's implicit transaction: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_outside_a_transaction_is_its_own_pipelined_transaction(org_a, monkeypatch, django_assert_num_queries):
+    """No atomic block around it (whose BEGIN and COMMIT would be two more round trips): the
+    pipeline's Sync commits it."""
+    from django.db import connections
+
+    first, second = _file(org_a, name="one.png"), _file(org_a, name="two.png")
+    assert not connection.in_atomic_block
+    commits: list[bool] = []
+    wrapper = connections["default"]
+    real_commit = type(wrapper).commit
+    monkeypatch.setattr(type(wrapper), "commit", lambda self: commits.append(True) or real_commit(self))
+    with django_assert_num_queries(1):
+        fastsql.run([fastsql.insert_statement(first), fastsql.insert_statement(second)])
+    assert commits == []
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM uploads_storedfile WHERE id IN (%s, %s)", [first.pk, second.pk])
+            assert cursor.fetchone() == (2,)
+    finally:
+        other.close()
