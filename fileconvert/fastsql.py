@@ -60,8 +60,8 @@ def run(statements: Sequence[Statement]) -> list[Result]:
     takes its own snapshot (READ COMMITTED), so a ``SELECT`` after a ``FOR UPDATE`` in the
     same batch sees what the lock's previous holder committed. The first failing statement
     raises (the ones after it do not run); a batch of several is all or nothing (it runs in
-    a transaction: the caller's, or its own, which outside an atomic block on PostgreSQL is
-    the pipeline's implicit one, committed in the same round trip). psycopg forgets prepared statements at every
+    a transaction: the caller's, or its own, which outside an atomic block on PostgreSQL
+    begins and commits in the batch's own round trip). psycopg forgets prepared statements at every
     rollback (and tells the server, ``DEALLOCATE ALL``): they are prepared again. Elsewhere
     (SQLite, or ``DATABASE_PREPARED_STATEMENTS = False`` for a transaction-pooling PgBouncer
     older than 1.22, or with ``max_prepared_statements = 0``) they run one by one through Django's cursor."""
@@ -72,8 +72,7 @@ def run(statements: Sequence[Statement]) -> list[Result]:
         raise ValueError("fastsql.run: statements for more than one database")
     connection = connections[alias]
     if _prepares(connection):
-        # Outside a transaction the pipeline is its own: PostgreSQL runs everything up to its
-        # Sync as one implicit transaction, committed at the Sync or rolled back whole. One
+        # Outside a transaction the batch brings its own BEGIN and COMMIT in its pipeline: one
         # round trip, where an atomic block costs three (psycopg's BEGIN is one of its own).
         return _run_prepared(connection, statements, alias)
     if len(statements) > 1 and not connection.in_atomic_block:
@@ -103,20 +102,39 @@ def _run_prepared(connection: Any, statements: Sequence[Statement], alias: str) 
     params = [p for s in statements for p in s.params]
     out: list[Result] = []
 
+    # Several statements outside a transaction: BEGIN and COMMIT go in the same pipeline (one
+    # round trip; in an atomic block psycopg's BEGIN waits for its reply, and the COMMIT is
+    # another). Explicit, not the pipeline's implicit transaction: a deferred constraint then
+    # fails the COMMIT statement, which psycopg reports like any statement, where a failure
+    # at the Sync itself left its pipeline unusable ("cannot exit pipeline mode while busy").
+    own = len(statements) > 1 and not connection.in_atomic_block
+
     def execute(_sql: str, _params: Any, _many: bool, _context: Any) -> None:
         connection.validate_no_broken_transaction()  # as Django's own cursor does
         raw = connection.connection
         cursors = [psycopg.Cursor(raw) for _ in statements]
+        control = [psycopg.Cursor(raw), psycopg.Cursor(raw)] if own else []
         try:
             with connection.wrap_database_errors:
-                with raw.pipeline() if len(statements) > 1 else contextlib.nullcontext():
-                    for cursor, statement in zip(cursors, statements, strict=True):
-                        cursor.execute(statement.sql, statement.params, prepare=True)
+                try:
+                    with raw.pipeline() if len(statements) > 1 else contextlib.nullcontext():
+                        if own:
+                            control[0].execute("BEGIN")
+                        for cursor, statement in zip(cursors, statements, strict=True):
+                            cursor.execute(statement.sql, statement.params, prepare=True)
+                        if own:
+                            control[1].execute("COMMIT")
+                except psycopg.Error:
+                    # A statement failed inside the BEGIN: the transaction stays aborted until a
+                    # ROLLBACK (a refused COMMIT has ended it already: then this sends nothing).
+                    if own and not raw.closed:
+                        raw.rollback()
+                    raise
                 # ``pgresult.nfields``, not ``description``: that builds a Column per column on
                 # every access (the claim returns about 50).
                 out.extend(Result(c.rowcount, c.fetchall() if c.pgresult and c.pgresult.nfields else [], alias) for c in cursors)
         finally:
-            for cursor in cursors:
+            for cursor in cursors + control:
                 cursor.close()
 
     with (
@@ -185,7 +203,7 @@ def insert_after_update_statement(update: Statement, obj: Model) -> Statement:
     rows the UPDATE changed (one row per changed row is inserted, so give it a one-row
     condition). A conditional transition and its audit row then need no transaction of
     their own: outside one it is a single round trip with its commit in it, where the
-    UPDATE, the INSERT, a BEGIN and a COMMIT took two. PostgreSQL only
+    UPDATE and the INSERT in an atomic block took three (BEGIN, the batch, COMMIT). PostgreSQL only
     (``supports_insert_after_update``).
 
     The values are cast to their columns' types without a length or precision

@@ -389,3 +389,32 @@ def test_a_batch_outside_a_transaction_is_its_own_pipelined_transaction(org_a, m
             assert cursor.fetchone() == (2,)
     finally:
         other.close()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the pipeline's implicit transaction: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_deferred_constraint_refused_at_the_batchs_commit_raises_and_leaves_the_connection_usable(org_a):
+    """Django's foreign keys are checked at commit (DEFERRABLE INITIALLY DEFERRED), which for a
+    batch outside a transaction is its own COMMIT, in its pipeline. It raises IntegrityError,
+    writes nothing, and the connection works after it (a failure at the pipeline's Sync, as an
+    implicit transaction would have it, left psycopg's pipeline unusable)."""
+    from django.db import IntegrityError
+
+    orphan, fine = _file(org_a, name="orphan.png"), _file(org_a, name="fine.png")
+    orphan.organization_id = "org_missing"
+    orphan.storage_key = "org_missing/x/orphan.png"
+    assert not connection.in_atomic_block
+    for _ in range(2):  # the second time the statements are prepared already
+        with pytest.raises(IntegrityError):
+            fastsql.run([fastsql.insert_statement(fine), fastsql.insert_statement(orphan)])
+        assert not StoredFile.objects.filter(pk__in=[fine.pk, orphan.pk]).exists()
+        fine._state.adding = orphan._state.adding = True
+    assert fastsql.run([fastsql.insert_statement(fine)])[0].rowcount == 1  # usable
+    # One statement in autocommit: refused at its own commit, the UPDATE with it.
+    moved = fastsql.update_where_statement(StoredFile, {"size": 1}, pk=fine.pk)
+    stray = _event(org_a)
+    stray.organization_id = "org_missing"
+    with pytest.raises(IntegrityError):
+        fastsql.run([fastsql.insert_after_update_statement(moved, stray)])
+    assert StoredFile.objects.get(pk=fine.pk).size is None and not AuditEvent.objects.filter(pk=stray.pk).exists()
+    assert fastsql.get(StoredFile, fine.pk) is not None
