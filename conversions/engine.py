@@ -28,7 +28,7 @@ from accounts.services import audit_event
 from conversions import converters, services
 from conversions.converters.images import PIL_NAMES, ImageConverter, output_boxes, target_size
 from conversions.models import ConversionJob, JobStatus
-from fileconvert import fastsql, sandbox, storage
+from fileconvert import fastsql, imagebounds, sandbox, storage
 from fileconvert.errors import PayloadTooLarge
 from fileconvert.names import storage_slug
 from uploads.models import StoredFile
@@ -58,11 +58,14 @@ SANDBOX_ERRORS = {
 # may hold hundreds of scans, each a pass: those fork). So a thumbnail of a camera-sized
 # JPEG (3000x2000 -> 1024 wide decodes 1500x1000) runs here too: a few tens of ms, under
 # 40 MB (decision 0007).
-INLINE_FORMATS = frozenset({"png", "jpeg", "gif", "bmp", "webp"})
-INLINE_MAX_BYTES = 1024 * 1024
-INLINE_MAX_PIXELS = 1_000_000
-INLINE_JPEG_MAX_BYTES = 4 * 1024 * 1024
-INLINE_JPEG_MAX_DECODED_PIXELS = 2_000_000
+# The bounds and the JPEG structure check are shared with the uploads pipeline's inline
+# inspection (fileconvert.imagebounds); read here as this module's names (tests adjust them).
+INLINE_FORMATS = imagebounds.INLINE_FORMATS
+INLINE_MAX_BYTES = imagebounds.INLINE_MAX_BYTES
+INLINE_MAX_PIXELS = imagebounds.INLINE_MAX_PIXELS
+INLINE_JPEG_MAX_BYTES = imagebounds.INLINE_JPEG_MAX_BYTES
+INLINE_JPEG_MAX_DECODED_PIXELS = imagebounds.INLINE_JPEG_MAX_DECODED_PIXELS
+_jpeg_single_pass = imagebounds.jpeg_single_pass
 _BOUNDED_CONVERT = ImageConverter.convert
 
 
@@ -347,52 +350,6 @@ def _inline_bounded(route: converters.Route, src: Path, size: int, options: dict
                 )
     except Exception:  # noqa: BLE001  unreadable or suspicious: the sandbox reports it properly
         return False
-
-
-def _jpeg_single_pass(src: Path) -> bool:
-    """The markers up to the first SOS describe a JPEG that libjpeg decodes in one pass with no
-    whole-image buffer: a Huffman-coded sequential frame (SOF0/SOF1) whose first scan holds every
-    component (a later SOS is then an error in libjpeg). "Not progressive" is not enough: a
-    sequential file may put each component in its own scan (and repeat them), which makes libjpeg
-    keep every DCT coefficient at full resolution (8 bytes a pixel with four components, whatever
-    draft asks for), and arithmetic coding (SOF9..) costs a pass over every block per scan for a
-    few bytes a scan; lossless and hierarchical frames are not DCT-scaled at all."""
-    with open(src, "rb") as fh:  # the header only: segments we do not inspect are skipped by seek
-        if fh.read(2) != b"\xff\xd8":
-            return False
-        components = None
-        while fh.tell() <= INLINE_JPEG_MAX_BYTES:
-            head = fh.read(2)
-            if len(head) != 2 or head[0] != 0xFF:
-                return False
-            marker = head[1]
-            while marker == 0xFF:  # fill bytes
-                more = fh.read(1)
-                if not more:
-                    return False
-                marker = more[0]
-            if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD9):
-                return False  # stand-alone markers (and the end) have no place in the header
-            raw = fh.read(2)
-            length = int.from_bytes(raw, "big") if len(raw) == 2 else 0
-            if length < 2:
-                return False
-            if marker in (0xC0, 0xC1):
-                body = fh.read(length - 2)
-                if components is not None or len(body) != length - 2 or len(body) < 6:
-                    return False
-                components = body[5]
-            elif 0xC2 <= marker <= 0xCF and marker not in (
-                0xC4,
-                0xC8,
-            ):  # progressive, lossless, arithmetic (DAC too), hierarchical
-                return False
-            elif marker == 0xDA:
-                first = fh.read(1)
-                return components is not None and length >= 3 and first == bytes([components])
-            else:
-                fh.seek(length - 2, os.SEEK_CUR)
-    return False
 
 
 def _jpeg_draft_bounded(image: Any, options: dict[str, Any]) -> bool:

@@ -23,10 +23,19 @@ PILLOW_FORMATS = {
 
 
 def image_summary(path: str, kind: str, thumb: str, max_pixels: int) -> dict:
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = max_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
+    return image_summary_of(path, kind, thumb)
+
+
+def image_summary_of(path: str, kind: str, thumb: str) -> dict:
+    """The summary of an image and its PNG thumbnail at ``thumb``, under the caller's pixel
+    limit (this child's ``image_summary`` sets it; ``uploads.processing`` calls this in the
+    worker for a small raster image, ``fileconvert.imagebounds``)."""
+    from PIL import Image, ImageOps
+
     with Image.open(path, formats=[PILLOW_FORMATS[kind]]) as img:
         summary = {
             "width": img.width,
@@ -37,6 +46,9 @@ def image_summary(path: str, kind: str, thumb: str, max_pixels: int) -> dict:
             "has_exif": bool(img.info.get("exif")) or bool(img.getexif()),
         }
         img.seek(0)
+        # A JPEG decodes at 1/2 to 1/8 scale when that still covers twice the thumbnail, as
+        # thumbnail() would do itself on an image not yet loaded (exif_transpose loads it).
+        img.draft(None, (THUMB_SIZE[0] * 2, THUMB_SIZE[1] * 2))
         frame = ImageOps.exif_transpose(img.convert("RGBA") if img.mode in ("P", "LA", "PA") else img)
         frame.thumbnail(THUMB_SIZE)
         frame.save(thumb, "PNG")
@@ -82,6 +94,13 @@ def audio_summary(path: str) -> dict:
     }
 
 
+def error_of(exc: BaseException) -> tuple[str, str]:
+    """The error code and message an inspection failure is reported with."""
+    name = type(exc).__name__
+    code = "IMAGE_TOO_LARGE" if "DecompressionBomb" in name else "UNREADABLE_CONTENT"
+    return code, f"{name}: {str(exc)[:300]}"
+
+
 def main() -> int:
     kind, path, thumb, max_pixels = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     try:
@@ -94,9 +113,8 @@ def main() -> int:
         else:
             summary = {}
     except Exception as exc:  # noqa: BLE001 - reported to the parent as data
-        name = type(exc).__name__
-        code = "IMAGE_TOO_LARGE" if "DecompressionBomb" in name else "UNREADABLE_CONTENT"
-        print(json.dumps({"error": {"code": code, "message": f"{name}: {str(exc)[:300]}"}}))
+        code, message = error_of(exc)
+        print(json.dumps({"error": {"code": code, "message": message}}))
         return 0
     print(json.dumps({"summary": summary}, default=str))
     return 0

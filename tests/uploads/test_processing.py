@@ -358,3 +358,99 @@ class TestReview:
         outcome, stored = processed(member, "flood.png", pixel_flood_png())
         assert outcome == "failed"
         assert Task.objects.get(file=stored).status == TaskStatus.FAILED
+
+
+# --- small raster images are inspected in the worker (fileconvert.imagebounds, decision 0013) ----------
+
+
+def gif_frames(count: int, size=(40, 30)) -> bytes:
+    frames = [Image.new("RGB", size, (i * 80, 0, 0)) for i in range(count)]  # distinct, or Pillow merges them
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    return out.getvalue()
+
+
+@pytest.fixture
+def sandboxed(monkeypatch):
+    """Calls of the sandboxed inspection, which still runs."""
+    from fileconvert import sandbox
+
+    calls: list[list[str]] = []
+    real = sandbox.run_python_module
+
+    def run(module, args, **kwargs):
+        calls.append(args)
+        return real(module, args, **kwargs)
+
+    monkeypatch.setattr(sandbox, "run_python_module", run)
+    return calls
+
+
+@pytest.mark.django_db
+class TestInspectedInTheWorker:
+    @pytest.mark.parametrize(
+        "fmt,kind,extra",
+        [("PNG", "png", {}), ("JPEG", "jpeg", {"quality": 90}), ("GIF", "gif", {}), ("WEBP", "webp", {}), ("BMP", "bmp", {})],
+    )
+    def test_a_small_image_gets_the_summary_and_thumbnail_the_sandbox_gives(
+        self, member, sandboxed, monkeypatch, fmt, kind, extra
+    ):
+        from fileconvert import imagebounds
+
+        body = image_bytes(fmt, size=(600, 300), **extra)
+        _outcome, here = processed(member, f"a.{kind}", body)
+        assert sandboxed == []  # no child
+        monkeypatch.setattr(imagebounds, "small_raster", lambda *a, **k: False)
+        _outcome, there = processed(member, f"b.{kind}", body)
+        assert len(sandboxed) == 1
+        assert here.status == there.status and here.kind == there.kind == kind
+        assert here.metadata == there.metadata and here.metadata["width"] == 600
+        mine, theirs = thumbnail_of(here), thumbnail_of(there)
+        assert mine.size == theirs.size == (256, 128) and mine.mode == theirs.mode
+        assert mine.tobytes() == theirs.tobytes()  # the same code made both
+
+    @pytest.mark.parametrize(
+        "name,body,why",
+        [
+            ("wide.png", image_bytes("PNG", size=(1200, 1000)), "over INLINE_MAX_PIXELS"),
+            ("moving.gif", gif_frames(3), "more than one frame"),
+            ("prog.jpg", image_bytes("JPEG", size=(300, 200), progressive=True), "progressive: one pass per scan"),
+            ("scan.tiff", image_bytes("TIFF", size=(60, 40)), "not an inline format"),
+            ("noise.png", None, "over INLINE_MAX_BYTES"),
+        ],
+    )
+    def test_anything_else_is_still_inspected_in_the_sandbox(self, member, sandboxed, name, body, why):
+        if body is None:
+            body = image_bytes("PNG", size=(700, 700), color=(1, 2, 3), pnginfo=_padding(1100 * 1024))
+        outcome, stored = processed(member, name, body)
+        assert outcome == "staged", (why, stored.error_code, stored.error_message)
+        assert len(sandboxed) == 1, why
+
+    def test_an_unreadable_small_image_fails_as_it_does_in_the_sandbox(self, member, sandboxed):
+        whole = image_bytes("PNG", size=(300, 200), color=(9, 9, 9))
+        cut = whole[: len(whole) // 2]
+        outcome, stored = processed(member, "cut.png", cut)
+        assert sandboxed == [] and outcome == "failed"
+        assert_failed(stored, "UNREADABLE_CONTENT")
+
+    def test_the_workers_warning_filters_and_pixel_limit_are_left_alone(self, member, sandboxed):
+        import warnings
+
+        filters, pixel_limit = list(warnings.filters), Image.MAX_IMAGE_PIXELS
+        processed(member, "a.png", image_bytes("PNG", size=(200, 100)))
+        assert sandboxed == []
+        assert warnings.filters == filters
+        assert pixel_limit == Image.MAX_IMAGE_PIXELS
+
+    def test_an_image_over_the_operators_pixel_limit_goes_to_the_sandbox_and_fails(self, member, sandboxed):
+        with override_settings(FILECONVERT={**settings.FILECONVERT, "MAX_IMAGE_PIXELS": 1000}):
+            outcome, stored = processed(member, "medium.png", image_bytes("PNG", size=(100, 100)))
+        assert len(sandboxed) == 1 and outcome == "failed"
+        assert_failed(stored, "IMAGE_TOO_LARGE")
+
+
+def _padding(size: int) -> PngImagePlugin.PngInfo:
+    """A PNG text chunk of ``size`` random-looking bytes stored uncompressed (a big file of few pixels)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Padding", os.urandom(size // 2).hex()[:size], zip=False)
+    return info

@@ -1,0 +1,96 @@
+"""Raster images whose decoding is bounded before any pixel is decoded (decision 0007).
+
+Small raster images are decoded in the worker process instead of a sandboxed child when
+their header proves the work small: one of a few formats, a file of at most
+INLINE_MAX_BYTES, one frame, and header dimensions within INLINE_MAX_PIXELS. Memory is then
+a few times INLINE_MAX_PIXELS * 4 bytes and the time a few milliseconds, far inside the
+sandbox's limits; a decoder that crashes the worker gets the worker-lost path (acks_late
+redelivery, then the poison counter of the job or the file). Used by the conversion engine
+(``conversions.engine``: inline conversions, with its own checks of the route and the output)
+and by the uploads pipeline (``uploads.processing.inspect``: a file's summary and thumbnail,
+decision 0013). Everything else still runs sandboxed.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+INLINE_FORMATS = frozenset({"png", "jpeg", "gif", "bmp", "webp"})
+PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "gif": "GIF", "bmp": "BMP", "webp": "WEBP"}
+INLINE_MAX_BYTES = 1024 * 1024
+INLINE_MAX_PIXELS = 1_000_000
+INLINE_JPEG_MAX_BYTES = 4 * 1024 * 1024
+INLINE_JPEG_MAX_DECODED_PIXELS = 2_000_000
+
+
+def small_raster(path: Path | str, kind: str, size: int, *, max_pixels: int | None = None) -> bool:
+    """True when ``path`` (sniffed as ``kind``, ``size`` bytes) is a small raster image by
+    its header alone: a format of INLINE_FORMATS opened as that format only, at most
+    INLINE_MAX_BYTES, one frame, at most INLINE_MAX_PIXELS (and ``max_pixels``, the
+    operator's limit: an image over it is left to the sandbox, which refuses it as ever),
+    and for a JPEG a single-pass structure (``jpeg_single_pass``). No pixel is decoded;
+    anything unreadable is False."""
+    if kind not in INLINE_FORMATS or not 0 < size <= INLINE_MAX_BYTES:
+        return False
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=[PIL_FORMATS[kind]]) as image:
+                if getattr(image, "n_frames", 1) != 1:
+                    return False
+                width, height = image.size
+                if not 0 < width * height <= min(INLINE_MAX_PIXELS, max_pixels or INLINE_MAX_PIXELS):
+                    return False
+    except Exception:  # noqa: BLE001  unreadable or suspicious: the sandbox reports it properly
+        return False
+    return kind != "jpeg" or jpeg_single_pass(path)
+
+
+def jpeg_single_pass(src: Path | str) -> bool:
+    """The markers up to the first SOS describe a JPEG that libjpeg decodes in one pass with no
+    whole-image buffer: a Huffman-coded sequential frame (SOF0/SOF1) whose first scan holds every
+    component (a later SOS is then an error in libjpeg). "Not progressive" is not enough: a
+    sequential file may put each component in its own scan (and repeat them), which makes libjpeg
+    keep every DCT coefficient at full resolution (8 bytes a pixel with four components, whatever
+    draft asks for), and arithmetic coding (SOF9..) costs a pass over every block per scan for a
+    few bytes a scan; lossless and hierarchical frames are not DCT-scaled at all."""
+    with open(src, "rb") as fh:  # the header only: segments we do not inspect are skipped by seek
+        if fh.read(2) != b"\xff\xd8":
+            return False
+        components = None
+        while fh.tell() <= INLINE_JPEG_MAX_BYTES:
+            head = fh.read(2)
+            if len(head) != 2 or head[0] != 0xFF:
+                return False
+            marker = head[1]
+            while marker == 0xFF:  # fill bytes
+                more = fh.read(1)
+                if not more:
+                    return False
+                marker = more[0]
+            if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD9):
+                return False  # stand-alone markers (and the end) have no place in the header
+            raw = fh.read(2)
+            length = int.from_bytes(raw, "big") if len(raw) == 2 else 0
+            if length < 2:
+                return False
+            if marker in (0xC0, 0xC1):
+                body = fh.read(length - 2)
+                if components is not None or len(body) != length - 2 or len(body) < 6:
+                    return False
+                components = body[5]
+            elif 0xC2 <= marker <= 0xCF and marker not in (
+                0xC4,
+                0xC8,
+            ):  # progressive, lossless, arithmetic (DAC too), hierarchical
+                return False
+            elif marker == 0xDA:
+                first = fh.read(1)
+                return components is not None and length >= 3 and first == bytes([components])
+            else:
+                fh.seek(length - 2, os.SEEK_CUR)
+    return False
