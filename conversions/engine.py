@@ -331,7 +331,7 @@ def _inline_bounded(route: converters.Route, src: Path, size: int, options: dict
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(src, formats=[PIL_NAMES[step.source]]) as image:  # header only, no pixels decoded
-                if getattr(image, "n_frames", 1) != 1:
+                if getattr(image, "n_frames", 1) != 1 or not imagebounds.metadata_bounded(image):
                     return False
                 width, height = image.size
                 box = target_size((width, height), options) or (width, height)

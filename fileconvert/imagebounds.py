@@ -13,8 +13,10 @@ decision 0013). Everything else still runs sandboxed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 INLINE_FORMATS = frozenset({"png", "jpeg", "gif", "bmp", "webp"})
@@ -23,6 +25,39 @@ INLINE_MAX_BYTES = 1024 * 1024
 INLINE_MAX_PIXELS = 1_000_000
 INLINE_JPEG_MAX_BYTES = 4 * 1024 * 1024
 INLINE_JPEG_MAX_DECODED_PIXELS = 2_000_000
+# Metadata is parsed outside the pixel bound: EXIF whose IFDs share values made
+# exif_transpose take seconds on a 1 MiB file, and PNG text chunks inflate up to 1000:1.
+# Over these (and they are far above what a photo or a screenshot carries), the sandbox.
+INLINE_MAX_METADATA_BYTES = 64 * 1024  # EXIF, XMP and all text together, as parsed
+INLINE_MAX_TEXT_INFLATED = 256 * 1024  # PNG text while opening (Pillow's limits, lowered)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Warnings while decoding in a worker: none printed (a file can carry tens of thousands
+    of malformed tags, each a warning), decompression-bomb warnings raised; the worker's own
+    filters are back after."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def metadata_bounded(image: object) -> bool:
+    """The metadata of an opened image (``image.info``) that Pillow parses tag by tag or
+    string by string (EXIF, XMP, text) is within INLINE_MAX_METADATA_BYTES. An ICC profile
+    is only carried as bytes (bounded by the file's size) and does not count."""
+    total = 0
+    for key, value in getattr(image, "info", {}).items():
+        if key == "icc_profile":
+            continue
+        if isinstance(value, (bytes, bytearray, str)):
+            total += len(value)
+        elif isinstance(value, tuple):
+            total += sum(len(v) for v in value if isinstance(v, (bytes, bytearray, str)))
+    return total <= INLINE_MAX_METADATA_BYTES
 
 
 def small_raster(path: Path | str, kind: str, size: int, *, max_pixels: int | None = None) -> bool:
@@ -30,24 +65,29 @@ def small_raster(path: Path | str, kind: str, size: int, *, max_pixels: int | No
     its header alone: a format of INLINE_FORMATS opened as that format only, at most
     INLINE_MAX_BYTES, one frame, at most INLINE_MAX_PIXELS (and ``max_pixels``, the
     operator's limit: an image over it is left to the sandbox, which refuses it as ever),
-    and for a JPEG a single-pass structure (``jpeg_single_pass``). No pixel is decoded;
-    anything unreadable is False."""
+    metadata within INLINE_MAX_METADATA_BYTES, and for a JPEG a single-pass structure
+    (``jpeg_single_pass``). No pixel is decoded; anything unreadable is False."""
     if kind not in INLINE_FORMATS or not 0 < size <= INLINE_MAX_BYTES:
         return False
-    from PIL import Image
+    if kind == "jpeg" and not jpeg_single_pass(path):  # first: it reads markers only
+        return False
+    from PIL import Image, PngImagePlugin
 
+    limits = PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with quiet():
+            # Text inflated while opening stops at INLINE_MAX_TEXT_INFLATED (Pillow's own limits,
+            # lowered for this open only; a worker process runs one task at a time).
+            PngImagePlugin.MAX_TEXT_CHUNK = PngImagePlugin.MAX_TEXT_MEMORY = INLINE_MAX_TEXT_INFLATED
             with Image.open(path, formats=[PIL_FORMATS[kind]]) as image:
-                if getattr(image, "n_frames", 1) != 1:
+                if getattr(image, "n_frames", 1) != 1 or not metadata_bounded(image):
                     return False
                 width, height = image.size
-                if not 0 < width * height <= min(INLINE_MAX_PIXELS, max_pixels or INLINE_MAX_PIXELS):
-                    return False
+                return 0 < width * height <= min(INLINE_MAX_PIXELS, max_pixels or INLINE_MAX_PIXELS)
     except Exception:  # noqa: BLE001  unreadable or suspicious: the sandbox reports it properly
         return False
-    return kind != "jpeg" or jpeg_single_pass(path)
+    finally:
+        PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY = limits
 
 
 def jpeg_single_pass(src: Path | str) -> bool:

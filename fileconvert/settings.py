@@ -251,6 +251,9 @@ FILECONVERT = {
     # A query ranks at most this many matches, those of the newest files (decision 0005).
     "SEARCH_RANK_WINDOW": env_int("SEARCH_RANK_WINDOW", 1000, minimum=100),
     "PROCESS_MAX_ATTEMPTS": env_int("PROCESS_MAX_ATTEMPTS", 3, minimum=1),
+    # Celery's soft limit of one file's processing (the hard one 60 s later), below the
+    # visibility timeout: what ends an inspection that runs in the worker (decision 0013).
+    "PROCESS_TIMEOUT_SECONDS": env_int("PROCESS_TIMEOUT_SECONDS", 900, minimum=30),
     # Conversion jobs: wall clock of one conversion (kept below the Celery soft limit), attempts before a
     # job is poison, how long the download link of a result lives.
     "CONVERT_TIMEOUT_SECONDS": env_int("CONVERT_TIMEOUT_SECONDS", 600, minimum=5),

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import tempfile
-import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -109,14 +108,15 @@ def inspect(path: Path, kind: str, thumb_path: Path) -> dict[str, Any]:
 
 
 def _inspect_here(path: Path, kind: str, thumb_path: Path) -> dict[str, Any]:
-    from PIL import Image
+    from celery.exceptions import SoftTimeLimitExceeded
 
     from uploads import inspect_worker
 
     try:
-        with warnings.catch_warnings():  # not the worker's filters: only this call's
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with imagebounds.quiet():  # not the worker's filters: this call's, and nothing printed
             return dict(inspect_worker.image_summary_of(str(path), kind, str(thumb_path)))
+    except SoftTimeLimitExceeded:  # the task's limit (uploads.tasks): as the child's timeout
+        raise ProcessingFailed("PROCESSING_TIMEOUT", "Inspecting the file took too long.") from None
     except Exception as exc:  # noqa: BLE001 - reported as the sandboxed child reports it
         code, message = inspect_worker.error_of(exc)
         raise ProcessingFailed(code, message) from None
@@ -141,8 +141,13 @@ def file_process(*, file_id: str) -> str:
     if stored.process_attempts > settings.FILECONVERT["PROCESS_MAX_ATTEMPTS"]:
         _fail(stored, "POISON_FILE", f"Processing failed {stored.process_attempts - 1} times; giving up.")
         return "failed"
+    from celery.exceptions import SoftTimeLimitExceeded
+
     try:
         updates = _analyse(stored)
+    except SoftTimeLimitExceeded:  # the task's soft limit (PROCESS_TIMEOUT_SECONDS)
+        _fail(stored, "PROCESSING_TIMEOUT", "Processing the file took too long.")
+        return "failed"
     except ProcessingFailed as exc:
         _fail(stored, exc.code, exc.message)
         return "failed"

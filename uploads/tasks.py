@@ -10,10 +10,19 @@ from uploads import processing, services, sweeper
 logger = logging.getLogger(__name__)
 
 
+def _process_limits() -> tuple[int, int]:
+    from django.conf import settings
+
+    soft = int(settings.FILECONVERT["PROCESS_TIMEOUT_SECONDS"])
+    return soft, soft + 60
+
+
 @shared_task(
     name="uploads.tasks.process_file",
     acks_late=True,
     reject_on_worker_lost=True,
+    soft_time_limit=_process_limits()[0],
+    time_limit=_process_limits()[1],
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=5,
     max_retries=5,

@@ -449,6 +449,116 @@ class TestInspectedInTheWorker:
         assert_failed(stored, "IMAGE_TOO_LARGE")
 
 
+def _big_exif_png() -> bytes:
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 100_000  # ImageDescription: 100 KB of EXIF on 40x30 pixels
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(out, "PNG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def _inflating_text_png() -> bytes:
+    """Four compressed text chunks of 200 KB each: a few KB of file, 800 KB once inflated
+    (within Pillow's own limits, over the worker's)."""
+    info = PngImagePlugin.PngInfo()
+    for index in range(4):
+        info.add_text(f"Comment{index}", "A" * 200_000, zip=True)
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def _big_xmp_png() -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>" + "x" * 100_000 + "</x:xmpmeta>")
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def _big_icc_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), (10, 200, 10)).save(out, "JPEG", icc_profile=b"\0" * 100_000)
+    return out.getvalue()
+
+
+def _corrupt_exif_png() -> bytes:
+    """An eXIf chunk whose one tag points past the end: Pillow warns and skips it."""
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHII", 270, 2, 1000, 5000)
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(out, "PNG", exif=b"Exif\x00\x00" + tiff + struct.pack("<I", 0))
+    return out.getvalue()
+
+
+def _rotated_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200), (200, 30, 30)).save(out, "JPEG", exif=exif.tobytes(), quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+class TestInspectedInTheWorkerWithinBounds:
+    """What the header bound leaves to the child besides pixels: metadata (review of 0013)."""
+
+    @pytest.mark.parametrize(
+        "name,make,why",
+        [
+            ("exif.png", _big_exif_png, "100 KB of EXIF (exif_transpose parses every IFD)"),
+            ("texts.png", _inflating_text_png, "800 KB of text once inflated"),
+            ("xmp.png", _big_xmp_png, "100 KB of XMP"),
+        ],
+    )
+    def test_heavy_metadata_goes_to_the_sandbox(self, member, sandboxed, name, make, why):
+        outcome, stored = processed(member, name, make())
+        assert outcome == "staged", (why, stored.error_code, stored.error_message)
+        assert len(sandboxed) == 1, why
+
+    def test_a_large_icc_profile_is_carried_not_parsed_and_stays_in_the_worker(self, member, sandboxed):
+        outcome, stored = processed(member, "icc.jpg", _big_icc_jpeg())
+        assert outcome == "staged" and sandboxed == [] and stored.metadata["width"] == 60
+
+    def test_a_rotated_jpeg_gets_the_same_turned_thumbnail_both_ways(self, member, sandboxed, monkeypatch):
+        from fileconvert import imagebounds
+
+        _outcome, here = processed(member, "turn.jpg", _rotated_jpeg())
+        assert sandboxed == []
+        monkeypatch.setattr(imagebounds, "small_raster", lambda *a, **k: False)
+        _outcome, there = processed(member, "turn2.jpg", _rotated_jpeg())
+        assert len(sandboxed) == 1
+        assert here.metadata == there.metadata and here.metadata["has_exif"] is True
+        mine, theirs = thumbnail_of(here), thumbnail_of(there)
+        assert mine.size == theirs.size == (171, 256)  # portrait: turned before the thumbnail
+        assert mine.tobytes() == theirs.tobytes()
+
+    def test_warnings_of_a_malformed_file_are_not_printed_by_the_worker(self, member, sandboxed):
+        import warnings
+
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            outcome, stored = processed(member, "tags.png", _corrupt_exif_png())
+        assert sandboxed == [] and outcome == "staged", (stored.error_code, stored.error_message)
+        assert [str(w.message) for w in seen if "Tag data" in str(w.message)] == []
+
+    def test_the_tasks_soft_time_limit_ends_an_inspection_as_a_timeout(self, member, sandboxed, monkeypatch):
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        from uploads import inspect_worker
+        from uploads.tasks import process_file
+
+        assert process_file.soft_time_limit == settings.FILECONVERT["PROCESS_TIMEOUT_SECONDS"]
+        assert process_file.time_limit == process_file.soft_time_limit + 60
+
+        def overran(*_args):
+            raise SoftTimeLimitExceeded()
+
+        monkeypatch.setattr(inspect_worker, "image_summary_of", overran)
+        outcome, stored = processed(member, "slow.png", image_bytes("PNG"))
+        assert sandboxed == [] and outcome == "failed"
+        assert_failed(stored, "PROCESSING_TIMEOUT")
+
+
 def _padding(size: int) -> PngImagePlugin.PngInfo:
     """A PNG text chunk of ``size`` random-looking bytes stored uncompressed (a big file of few pixels)."""
     info = PngImagePlugin.PngInfo()
