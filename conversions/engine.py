@@ -87,10 +87,7 @@ def _process_gone(token: str) -> bool:
 
 
 def _update_returning() -> bool:
-    """UPDATE ... RETURNING: PostgreSQL, SQLite >= 3.35 (not MariaDB, whose RETURNING is INSERT/DELETE only)."""
-    if connection.vendor == "postgresql":
-        return True
-    return connection.vendor == "sqlite" and connection.Database.sqlite_version_info >= (3, 35)
+    return fastsql.supports_update_returning(connection.alias)
 
 
 def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:

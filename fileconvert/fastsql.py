@@ -191,6 +191,15 @@ def insert_statement(obj: Model) -> Statement:
     return Statement(sql, params, connection.alias)
 
 
+def supports_update_returning(alias: str = "default") -> bool:
+    """UPDATE ... RETURNING: PostgreSQL, SQLite >= 3.35 (not MariaDB, whose RETURNING is
+    INSERT/DELETE only)."""
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and connection.Database.sqlite_version_info >= (3, 35)
+
+
 def supports_insert_after_update(alias: str = "default") -> bool:
     """``insert_after_update_statement`` runs here: PostgreSQL (a data-modifying WITH).
     SQLite has no UPDATE inside a WITH."""

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.selectors import org_setting_value
-from fileconvert import imagebounds, sandbox, storage
+from fileconvert import fastsql, imagebounds, sandbox, storage
 from fileconvert.errors import AppError
 from fileconvert.ids import new_id
 from uploads import emails
@@ -123,6 +123,28 @@ def _inspect_here(path: Path, kind: str, thumb_path: Path) -> dict[str, Any]:
 
 
 def _claim(file_id: str) -> StoredFile | None:
+    """A processing file with ``process_attempts + 1`` counted in its own commit, before
+    anything is decoded (the poison counter), and its row: one UPDATE ... RETURNING where
+    the database has it (compiled once). A file that is no longer processing is None. The
+    UPDATE waits for a row another transaction holds (a finishing duplicate delivery, a
+    review) instead of skipping it, as the SELECT ... SKIP LOCKED it replaces did: then
+    the message was dropped until the sweeper republished it."""
+    connection = connections[router.db_for_write(StoredFile)]
+    if fastsql.supports_update_returning(connection.alias):
+
+        def build() -> str:
+            qn = connection.ops.quote_name
+            meta = StoredFile._meta
+            attempts, status = (qn(meta.get_field(n).column) for n in ("process_attempts", "status"))
+            return (
+                f"UPDATE {qn(meta.db_table)} SET {attempts} = {attempts} + 1 "  # noqa: S608 - names from meta
+                f"WHERE {qn(meta.pk.column)} = %s AND {status} = %s "
+                f"RETURNING {fastsql.returning_columns(StoredFile, connection)}"
+            )
+
+        sql = fastsql.once(("file claim", connection.vendor), build)
+        statement = fastsql.Statement(sql, [file_id, FileStatus.PROCESSING.value], connection.alias)
+        return fastsql.run([statement])[0].first(StoredFile)
     with transaction.atomic():
         stored = StoredFile.objects.select_for_update(skip_locked=True).filter(pk=file_id).first()
         if stored is None or stored.status != FileStatus.PROCESSING:

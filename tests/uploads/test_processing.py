@@ -275,6 +275,24 @@ class TestPipeline:
         assert stored.process_attempts == 1
         assert stored.status == FileStatus.STAGED
 
+    def test_the_claim_is_one_statement_returning_the_row_as_stored(self, member, django_assert_max_num_queries):
+        from django.db import connection
+        from django.forms.models import model_to_dict
+
+        from fileconvert import fastsql
+        from uploads.processing import _claim
+
+        stored = upload_one(member, "a.txt", b"hello")
+        if not fastsql.supports_update_returning(connection.alias):
+            pytest.skip(f"{connection.vendor}: UPDATE ... RETURNING is not available")
+        with django_assert_max_num_queries(1):
+            claimed = _claim(stored.pk)
+        assert claimed is not None and claimed.process_attempts == 1
+        assert model_to_dict(claimed) == model_to_dict(StoredFile.objects.get(pk=stored.pk))
+        StoredFile.objects.filter(pk=stored.pk).update(status=FileStatus.ACTIVE)
+        assert _claim(stored.pk) is None
+        assert StoredFile.objects.get(pk=stored.pk).process_attempts == 1  # not counted: not processing
+
     def test_unknown_file_is_skipped(self, db):
         assert file_process(file_id="fil_doesnotexist") == "skipped"
 
