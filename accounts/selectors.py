@@ -11,9 +11,14 @@ from accounts.scopes import ORG_MANAGE
 
 
 def org_setting_value(org: Organization, key: str) -> Any:
-    spec = SETTINGS[key]
     row = OrgSetting.objects.filter(organization=org, key=key).values_list("value", flat=True).first()
-    return spec.default(org) if row is None else row
+    return org_setting_resolved(org, key, row)
+
+
+def org_setting_resolved(org: Organization, key: str, stored: Any) -> Any:
+    """The setting's value from what its row holds (``None``: no row, the default applies),
+    for a caller that read the row with others (``uploads.processing``)."""
+    return SETTINGS[key].default(org) if stored is None else stored
 
 
 def feature_enabled(org: Organization, name: str, default: bool = False) -> bool:

@@ -321,6 +321,29 @@ def get_statement(model: type[Model], pk: Any, *, for_update: bool = False) -> S
     return Statement(sql, [model._meta.pk.get_db_prep_value(pk, connection, prepared=False)], connection.alias)
 
 
+def select_where_statement(model: type[Model], **where: Any) -> Statement:
+    """Every concrete column of the rows whose where-fields equal their values (plain values,
+    as ``update_where_statement`` takes them); ``Result.first(model)`` reads the first."""
+    connection = _connection(model, write=False)
+    qn = connection.ops.quote_name
+    names = tuple(where)
+    if not names:
+        raise ValueError("select_where needs a condition")
+
+    def build() -> tuple[str, tuple[Field, ...]]:
+        fields = _columns(model, names)
+        conditions = " AND ".join(f"{qn(f.column)} = %s" for f in fields)
+        sql = f"SELECT {returning_columns(model, connection)} FROM {qn(model._meta.db_table)} WHERE {conditions}"  # noqa: S608
+        return sql, fields
+
+    sql, fields = once(("select", model, connection.vendor, names), build)
+    params = [
+        f.get_db_prep_value(v, connection, prepared=False)
+        for f, v in zip(fields, _values(model, fields, where.values()), strict=True)
+    ]
+    return Statement(sql, params, connection.alias)
+
+
 def get(model: type[M], pk: Any, *, for_update: bool = False) -> M | None:
     """``get_statement`` now: the instance, or ``None`` if there is no such row."""
     result = run([get_statement(model, pk, for_update=for_update)])[0]

@@ -12,16 +12,16 @@ from django.db.models import F, signals
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from accounts.models import AuditEvent, Organization
+from accounts.models import AuditEvent, Organization, OrgSetting
 from conversions.models import ConversionJob, JobStatus
 from fileconvert import fastsql
 from fileconvert.usage import storage_usage
-from uploads.models import FileStatus, StoredFile
+from uploads.models import FileStatus, StoredFile, Task
 
 pytestmark = pytest.mark.django_db
 
 # The models whose hot-path writes go through fastsql: no signals may be expected of them.
-FAST_MODELS = (AuditEvent, ConversionJob, StoredFile, Organization)
+FAST_MODELS = (AuditEvent, ConversionJob, StoredFile, Organization, OrgSetting, Task)
 
 
 def _file(org: Organization, name: str = "a.png", **extra) -> StoredFile:
@@ -418,3 +418,18 @@ def test_a_deferred_constraint_refused_at_the_batchs_commit_raises_and_leaves_th
         fastsql.run([fastsql.insert_after_update_statement(moved, stray)])
     assert StoredFile.objects.get(pk=fine.pk).size is None and not AuditEvent.objects.filter(pk=stray.pk).exists()
     assert fastsql.get(StoredFile, fine.pk) is not None
+
+
+def test_select_where_reads_what_the_orm_reads(org_a, org_b):
+    OrgSetting.objects.create(organization=org_a, key="review.required", value=False)
+    OrgSetting.objects.create(organization=org_b, key="review.required", value={"nested": [1, "é"]})
+    (mine,) = fastsql.run([fastsql.select_where_statement(OrgSetting, organization=org_a.pk, key="review.required")])
+    got = mine.first(OrgSetting)
+    assert model_to_dict(got) == model_to_dict(OrgSetting.objects.get(organization=org_a, key="review.required"))
+    assert got.value is False
+    theirs = fastsql.run([fastsql.select_where_statement(OrgSetting, organization=org_b, key="review.required")])[0]
+    assert theirs.first(OrgSetting).value == {"nested": [1, "é"]}  # a model instance stands for its key
+    none = fastsql.run([fastsql.select_where_statement(OrgSetting, organization=org_a.pk, key="absent")])[0]
+    assert none.rows == [] and none.first(OrgSetting) is None
+    with pytest.raises(ValueError):
+        fastsql.select_where_statement(OrgSetting)
