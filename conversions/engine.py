@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -102,6 +102,9 @@ def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
     crash is safe: the job is still queued, the worker's next statement fails and the task
     is retried, and the finish's commit, which does wait, flushes the claim with it. It
     halves the claim's latency (decision 0008)."""
+    # The connection itself, not django.db.connection: every attribute of that proxy is a
+    # context-local lookup, and the claim reads about a dozen of them.
+    connection = connections[DEFAULT_DB_ALIAS]
     meta = ConversionJob._meta
     postgresql = connection.vendor == "postgresql"
     asynchronous = postgresql and not connection.in_atomic_block
