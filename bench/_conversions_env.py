@@ -166,6 +166,24 @@ def identity() -> Any:
     )
 
 
+def file_with_bytes(actor: Any, name: str, data: bytes, **fields: Any) -> Any:
+    """A ``StoredFile`` of ``actor``'s organization (not saved yet) whose bytes are in storage
+    under the key the product would give it, with their size, SHA-256 and confirmation."""
+    import hashlib
+
+    from django.utils import timezone
+
+    from fileconvert import storage
+    from uploads.models import StoredFile
+    from uploads.services import storage_key_for
+
+    stored = StoredFile(organization=actor.org, name=name, uploaded_by=actor.user, **fields)
+    stored.storage_key = storage_key_for(actor.org.pk, stored.pk, name)
+    storage.save_bytes(stored.storage_key, data, fields.get("content_type") or "application/octet-stream")
+    stored.size, stored.sha256, stored.confirmed_at = len(data), hashlib.sha256(data).hexdigest(), timezone.now()
+    return stored
+
+
 def cpu_seconds_by_group() -> dict[str, float]:
     """CPU seconds (user + system) used so far by this machine's processes, grouped as the
     benches read them: this bench process, Celery workers, gunicorn, PostgreSQL, Redis,

@@ -14,7 +14,6 @@ JPEG draft mode (decode at 1/2, 1/4, 1/8 scale) in both.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import itertools
 import multiprocessing
@@ -71,15 +70,13 @@ def main() -> int:
     print(f"load average at start: {load()}  (cpus: {os.cpu_count()})")
     env.prepare()
     env.apply()
-    from django.utils import timezone
 
     import bench._conversions_app  # noqa: F401  routes uploads processing away (see its docstring)
-    from bench._conversions_env import identity
+    from bench._conversions_env import file_with_bytes, identity
     from conversions import services
     from conversions.models import ConversionJob, JobStatus
     from fileconvert import storage
     from uploads.models import FileStatus, StoredFile
-    from uploads.services import storage_key_for
 
     actor = identity()
     print(f"making {args.files} JPEGs of {args.width}x{args.height} …", flush=True)
@@ -87,14 +84,11 @@ def main() -> int:
     files: list[StoredFile] = []
     for index in range(args.files):
         data = make_jpeg(index, args.width, args.height)
-        name = f"photo-{index:04d}.jpg"
-        stored = StoredFile(organization=actor.org, name=name, uploaded_by=actor.user)
-        stored.storage_key = storage_key_for(actor.org.pk, stored.pk, name)
-        storage.save_bytes(stored.storage_key, data, "image/jpeg")
-        stored.size, stored.sha256 = len(data), hashlib.sha256(data).hexdigest()
-        stored.kind, stored.content_type, stored.status = "jpeg", "image/jpeg", FileStatus.ACTIVE
-        stored.confirmed_at = timezone.now()
-        files.append(stored)
+        files.append(
+            file_with_bytes(
+                actor, f"photo-{index:04d}.jpg", data, kind="jpeg", content_type="image/jpeg", status=FileStatus.ACTIVE
+            )
+        )
     StoredFile.objects.bulk_create(files)
     total_mib = sum(f.size or 0 for f in files) / 1024**2
     print(f"  {time.perf_counter() - started:.1f}s, {total_mib:.0f} MiB in storage")

@@ -15,7 +15,6 @@ file, and the ratio. The PostgreSQL database is a throw-away one beside ``DATABA
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import os
 import resource
@@ -43,15 +42,13 @@ def main() -> int:
     print(f"load average at start: {load()}  (cpus: {os.cpu_count()})")
     env.prepare()
     env.apply()
-    from django.utils import timezone
     from PIL import Image
 
-    from bench._conversions_env import identity
+    from bench._conversions_env import file_with_bytes, identity
     from bench.convert_images import make_jpeg
-    from fileconvert import imagebounds, storage
+    from fileconvert import imagebounds
     from uploads import processing
     from uploads.models import FileStatus, StoredFile
-    from uploads.services import storage_key_for
 
     actor = identity()
 
@@ -68,10 +65,7 @@ def main() -> int:
         return out.getvalue()
 
     def stored(name: str, data: bytes) -> StoredFile:
-        file = StoredFile(organization=actor.org, name=name, uploaded_by=actor.user, status=FileStatus.PROCESSING)
-        file.storage_key = storage_key_for(actor.org.pk, file.pk, name)
-        storage.save_bytes(file.storage_key, data, "application/octet-stream")
-        file.size, file.sha256, file.confirmed_at = len(data), hashlib.sha256(data).hexdigest(), timezone.now()
+        file = file_with_bytes(actor, name, data, status=FileStatus.PROCESSING)
         file.save()
         return file
 

@@ -15,12 +15,11 @@ import os
 import socket
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -86,10 +85,6 @@ def _process_gone(token: str) -> bool:
     return False
 
 
-def _update_returning() -> bool:
-    return fastsql.supports_update_returning(connection.alias)
-
-
 def _claim_queued_returning(job_id: str, token: str) -> ConversionJob | None:
     """The queued -> running conditional UPDATE that also returns the claimed row: one
     statement (and one commit) instead of the UPDATE and a SELECT, built once. On
@@ -150,7 +145,7 @@ def job_claim(job_id: str) -> ConversionJob | None:
     """queued -> running (attempts + 1); also takes over a running job whose process died."""
     token = worker_token()
     claim = {"status": JobStatus.RUNNING, "claimed_by": token, "attempts": F("attempts") + 1, "progress": 0}
-    if _update_returning():
+    if fastsql.supports_update_returning():
         claimed = _claim_queued_returning(job_id, token)
         if claimed is not None:
             return claimed
@@ -328,26 +323,24 @@ def _inline_bounded(route: converters.Route, src: Path, size: int, options: dict
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(src, formats=[PIL_NAMES[step.source]]) as image:  # header only, no pixels decoded
-                if getattr(image, "n_frames", 1) != 1 or not imagebounds.metadata_bounded(image):
-                    return False
-                width, height = image.size
-                box = target_size((width, height), options) or (width, height)
-                if width * height <= 0:
-                    return False
-                small = width * height <= INLINE_MAX_PIXELS and max(box) * max(box) <= INLINE_MAX_PIXELS
-                if small and size <= INLINE_MAX_BYTES:
-                    # A small JPEG can still hold thousands of (arithmetic or progressive) scans.
-                    return step.source != "jpeg" or _jpeg_single_pass(src)
-                return (
-                    step.source == "jpeg"
-                    and size <= INLINE_JPEG_MAX_BYTES
-                    and box[0] * box[1] <= INLINE_JPEG_MAX_DECODED_PIXELS
-                    and _jpeg_single_pass(src)
-                    and _jpeg_draft_bounded(image, options)
-                )
+        with imagebounds.quiet(), Image.open(src, formats=[PIL_NAMES[step.source]]) as image:  # header only, no pixels decoded
+            if getattr(image, "n_frames", 1) != 1 or not imagebounds.metadata_bounded(image):
+                return False
+            width, height = image.size
+            box = target_size((width, height), options) or (width, height)
+            if width * height <= 0:
+                return False
+            small = width * height <= INLINE_MAX_PIXELS and max(box) * max(box) <= INLINE_MAX_PIXELS
+            if small and size <= INLINE_MAX_BYTES:
+                # A small JPEG can still hold thousands of (arithmetic or progressive) scans.
+                return step.source != "jpeg" or _jpeg_single_pass(src)
+            return (
+                step.source == "jpeg"
+                and size <= INLINE_JPEG_MAX_BYTES
+                and box[0] * box[1] <= INLINE_JPEG_MAX_DECODED_PIXELS
+                and _jpeg_single_pass(src)
+                and _jpeg_draft_bounded(image, options)
+            )
     except Exception:  # noqa: BLE001  unreadable or suspicious: the sandbox reports it properly
         return False
 

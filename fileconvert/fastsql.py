@@ -266,8 +266,7 @@ def update_where_statement(model: type[Model], values: dict[str, Any], **where: 
     def build() -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:
         set_fields, where_fields = _columns(model, set_names), _columns(model, where_names)
         sets = ", ".join(f"{qn(f.column)} = %s" for f in set_fields)
-        conditions = " AND ".join(f"{qn(f.column)} = %s" for f in where_fields)
-        return f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {conditions}", set_fields, where_fields  # noqa: S608
+        return f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {_conditions(where_fields, qn)}", set_fields, where_fields  # noqa: S608
 
     if not where_names:
         raise ValueError("update_where needs a condition")
@@ -275,16 +274,24 @@ def update_where_statement(model: type[Model], values: dict[str, Any], **where: 
     params = [
         f.get_db_prep_save(v, connection) for f, v in zip(set_fields, _values(model, set_fields, values.values()), strict=True)
     ]
-    params += [
-        f.get_db_prep_value(v, connection, prepared=False)
-        for f, v in zip(where_fields, _values(model, where_fields, where.values()), strict=True)
-    ]
+    params += _where_params(model, where_fields, where.values(), connection)
     return Statement(sql, params, connection.alias)
 
 
 def update_where(model: type[Model], values: dict[str, Any], **where: Any) -> int:
     """``update_where_statement`` now: the number of rows changed."""
     return run([update_where_statement(model, values, **where)])[0].rowcount
+
+
+def _conditions(fields: Sequence[Field], qn: Any) -> str:
+    return " AND ".join(f"{qn(f.column)} = %s" for f in fields)
+
+
+def _where_params(model: type[Model], fields: Sequence[Field], values: Iterable[Any], connection: Any) -> list[Any]:
+    """The where-values prepared as the ORM prepares a lookup's (``get_db_prep_value``)."""
+    return [
+        f.get_db_prep_value(v, connection, prepared=False) for f, v in zip(fields, _values(model, fields, values), strict=True)
+    ]
 
 
 def _values(model: type[Model], fields: Sequence[Field], values: Iterable[Any]) -> list[Any]:
@@ -332,16 +339,11 @@ def select_where_statement(model: type[Model], **where: Any) -> Statement:
 
     def build() -> tuple[str, tuple[Field, ...]]:
         fields = _columns(model, names)
-        conditions = " AND ".join(f"{qn(f.column)} = %s" for f in fields)
-        sql = f"SELECT {returning_columns(model, connection)} FROM {qn(model._meta.db_table)} WHERE {conditions}"  # noqa: S608
+        sql = f"SELECT {returning_columns(model, connection)} FROM {qn(model._meta.db_table)} WHERE {_conditions(fields, qn)}"  # noqa: S608
         return sql, fields
 
     sql, fields = once(("select", model, connection.vendor, names), build)
-    params = [
-        f.get_db_prep_value(v, connection, prepared=False)
-        for f, v in zip(fields, _values(model, fields, where.values()), strict=True)
-    ]
-    return Statement(sql, params, connection.alias)
+    return Statement(sql, _where_params(model, fields, where.values(), connection), connection.alias)
 
 
 def get(model: type[M], pk: Any, *, for_update: bool = False) -> M | None:

@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 INLINE_FORMATS = frozenset({"png", "jpeg", "gif", "bmp", "webp"})
-PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "gif": "GIF", "bmp": "BMP", "webp": "WEBP"}
+# Our format names -> Pillow's: the formats Pillow may open anywhere in the product (the
+# converters' allowlist, conversions.converters.images); the inline ones are a subset.
+PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF", "ico": "ICO"}
 INLINE_MAX_BYTES = 1024 * 1024
 INLINE_MAX_PIXELS = 1_000_000
 INLINE_JPEG_MAX_BYTES = 4 * 1024 * 1024
@@ -79,7 +81,7 @@ def small_raster(path: Path | str, kind: str, size: int, *, max_pixels: int | No
             # Text inflated while opening stops at INLINE_MAX_TEXT_INFLATED (Pillow's own limits,
             # lowered for this open only; a worker process runs one task at a time).
             PngImagePlugin.MAX_TEXT_CHUNK = PngImagePlugin.MAX_TEXT_MEMORY = INLINE_MAX_TEXT_INFLATED
-            with Image.open(path, formats=[PIL_FORMATS[kind]]) as image:
+            with Image.open(path, formats=[PIL_NAMES[kind]]) as image:
                 if getattr(image, "n_frames", 1) != 1 or not metadata_bounded(image):
                     return False
                 width, height = image.size

@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import F
@@ -80,7 +81,7 @@ def local_copy(stored: StoredFile, *, with_digest: bool = True) -> Iterator[tupl
         yield Path(tmp.name), size, digest.hexdigest() if with_digest else ""
 
 
-def inspect(path: Path, kind: str, thumb_path: Path) -> dict[str, Any]:
+def inspect(path: Path, kind: str, thumb_path: Path, size: int) -> dict[str, Any]:
     """Summary (and thumbnail) from a sandboxed child process, or in this process for a small
     raster image whose header bounds its decoding (``fileconvert.imagebounds``, decision
     0013): a fresh interpreter costs about 55 ms of CPU, the inspection of such an image a
@@ -88,7 +89,7 @@ def inspect(path: Path, kind: str, thumb_path: Path) -> dict[str, Any]:
     if kind not in INSPECTED_KINDS:
         return {}
     max_pixels = int(settings.FILECONVERT["MAX_IMAGE_PIXELS"])
-    if imagebounds.small_raster(path, kind, path.stat().st_size, max_pixels=max_pixels):
+    if imagebounds.small_raster(path, kind, size, max_pixels=max_pixels):
         return _inspect_here(path, kind, thumb_path)
     result = sandbox.run_python_module(
         "uploads.inspect_worker",
@@ -109,8 +110,6 @@ def inspect(path: Path, kind: str, thumb_path: Path) -> dict[str, Any]:
 
 
 def _inspect_here(path: Path, kind: str, thumb_path: Path) -> dict[str, Any]:
-    from celery.exceptions import SoftTimeLimitExceeded
-
     from uploads import inspect_worker
 
     try:
@@ -164,8 +163,6 @@ def file_process(*, file_id: str) -> str:
     if stored.process_attempts > settings.FILECONVERT["PROCESS_MAX_ATTEMPTS"]:
         _fail(stored, "POISON_FILE", f"Processing failed {stored.process_attempts - 1} times; giving up.")
         return "failed"
-    from celery.exceptions import SoftTimeLimitExceeded
-
     try:
         updates = _analyse(stored)
     except SoftTimeLimitExceeded:  # the task's soft limit (PROCESS_TIMEOUT_SECONDS)
@@ -191,7 +188,7 @@ def _analyse(stored: StoredFile) -> dict[str, Any]:
             detected = sniff(fh, stored.name)
         metadata = dict(stored.metadata)
         thumb_path = Path(work) / "thumb.png"
-        metadata.update(inspect(path, detected.kind, thumb_path))
+        metadata.update(inspect(path, detected.kind, thumb_path, size))
         thumbnail_key = ""
         if detected.kind in THUMBNAIL_KINDS and thumb_path.is_file():
             storage.save_bytes(thumb_key, thumb_path.read_bytes(), "image/png")

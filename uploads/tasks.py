@@ -17,12 +17,15 @@ def _process_limits() -> tuple[int, int]:
     return soft, soft + 60
 
 
+PROCESS_SOFT_LIMIT, PROCESS_HARD_LIMIT = _process_limits()
+
+
 @shared_task(
     name="uploads.tasks.process_file",
     acks_late=True,
     reject_on_worker_lost=True,
-    soft_time_limit=_process_limits()[0],
-    time_limit=_process_limits()[1],
+    soft_time_limit=PROCESS_SOFT_LIMIT,
+    time_limit=PROCESS_HARD_LIMIT,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=5,
     max_retries=5,

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from conversions.converters.base import Context, ConversionFailed, Converter, Option
+from fileconvert import imagebounds
 
 IMAGE_FORMATS = ("png", "jpeg", "webp", "gif", "bmp", "tiff", "ico")
-PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF", "ico": "ICO"}
+PIL_NAMES = imagebounds.PIL_NAMES
 ANIMATED_TARGETS = {"gif", "webp", "png"}  # APNG too
 NO_ALPHA = {"jpeg", "bmp"}
 EXIF_TARGETS = {"jpeg", "webp", "png", "tiff"}

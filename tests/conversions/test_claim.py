@@ -15,7 +15,7 @@ from PIL import Image
 from accounts.models import AuditEvent
 from conversions import engine, services
 from conversions.models import ConversionJob, JobStatus
-from fileconvert import broker
+from fileconvert import broker, fastsql
 from tests.conftest import data_of, record_published
 from uploads import services as upload_services
 from uploads.models import FileStatus, StoredFile
@@ -75,7 +75,7 @@ def test_a_running_job_of_a_dead_process_is_taken_over(queued_job):
 
 
 def test_claim_uses_update_returning_where_the_database_has_it(queued_job, django_assert_max_num_queries):
-    if not engine._update_returning():
+    if not fastsql.supports_update_returning():
         pytest.skip(f"{connection.vendor} {connection.Database.__name__}: UPDATE ... RETURNING is not available")
     with django_assert_max_num_queries(1):
         assert engine.job_claim(queued_job.pk) is not None
