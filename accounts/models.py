@@ -195,8 +195,9 @@ class AuditEvent(models.Model):
     """Append-only: rows are inserted by ``accounts.services.audit_record`` and never changed."""
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("aud"), editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_events")
-    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Foreign keys are indexed in Meta.indexes (decision 0014); the organization by audit_org_idx.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_events", db_index=False)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     actor_label = models.CharField(max_length=300, help_text="Who acted, kept even if the user is deleted.")
     action = models.CharField(max_length=100)
     target_type = models.CharField(max_length=50, blank=True)
@@ -210,6 +211,7 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["organization", "-id"], name="audit_org_idx"),
             models.Index(fields=["organization", "action", "-id"], name="audit_org_action_idx"),
+            models.Index(fields=["actor"], name="audit_actor_idx"),
         ]
 
     def __str__(self) -> str:

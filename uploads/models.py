@@ -76,11 +76,14 @@ class StoredFile(models.Model):
     """A file and its bytes in storage. ``storage_key`` is ours; ``name`` is for display only."""
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=IdFactory("fil"), editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="files")
-    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="files")
-    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="files")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Foreign keys are indexed in Meta.indexes (decision 0014); the organization by file_org_idx.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="files", db_index=False)
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="files", db_index=False)
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="files", db_index=False)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children", db_index=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     name = models.CharField(max_length=255, help_text="Sanitised original name, for display.")
     storage_key = models.CharField(max_length=600, unique=True, editable=False)
     size = models.BigIntegerField(null=True, blank=True)
@@ -104,7 +107,9 @@ class StoredFile(models.Model):
     # Platform review (review app): set when the file is staged, decided by a platform admin.
     review_expires_at = models.DateTimeField(null=True, blank=True, help_text="Review deadline (staged files).")
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     review_reason = models.CharField(max_length=1000, blank=True, help_text="Why the file was rejected.")
 
     class Meta:
@@ -112,11 +117,17 @@ class StoredFile(models.Model):
             models.Index(fields=["organization", "-id"], name="file_org_idx"),
             models.Index(fields=["organization", "status", "-id"], name="file_org_status_idx"),
             models.Index(fields=["expires_at"], name="file_expiry_idx", condition=Q(expires_at__isnull=False)),
-            models.Index(fields=["status", "process_enqueued_at"], name="file_status_enqueued_idx"),
+            # The processing sweeper's files: only those in processing are in it (decision 0014).
+            models.Index(fields=["status", "process_enqueued_at"], name="file_processing_idx", condition=Q(status="processing")),
             # Lookups by checksum (the review console's search, duplicate detection).
             models.Index(fields=["sha256"], name="file_sha256_idx"),
             # The review queue: pending files, oldest deadline first.
             models.Index(fields=["review_expires_at", "id"], name="file_review_queue_idx", condition=Q(review_state="pending")),
+            models.Index(fields=["upload"], name="file_upload_idx"),
+            models.Index(fields=["dataset"], name="file_dataset_idx"),
+            models.Index(fields=["parent"], name="file_parent_idx"),
+            models.Index(fields=["uploaded_by"], name="file_uploaded_by_idx"),
+            models.Index(fields=["reviewed_by"], name="file_reviewed_by_idx"),
         ]
 
     def __str__(self) -> str:

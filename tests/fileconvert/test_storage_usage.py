@@ -236,3 +236,16 @@ def test_usage_recount_fix_waits_for_a_write_in_flight(org_a):
     thread.join(10)
     assert errors == []
     assert _agree(org_a)[0] == (10, 1) and StoredFile.objects.filter(pk=keep.pk).exists()
+
+
+def test_the_counters_triggers_survive_every_migration():
+    # SQLite remakes a table to alter one of its columns, and the remade table has no
+    # triggers: a migration altering StoredFile must make them again (uploads 0006 does).
+    table = StoredFile._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [table])
+        else:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal", [table])
+        names = {name for (name,) in cursor.fetchall()}
+    assert {"storedfile_usage_insert", "storedfile_usage_update", "storedfile_usage_delete"} <= names
