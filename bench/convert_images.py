@@ -1,6 +1,6 @@
 """Image conversions through the real job pipeline against a plain Pillow loop, in one run.
 
-    .venv/bin/python bench/convert_images.py [--files 200] [--width 3000] [--height 2000] [--kinds webp,thumb]
+    .venv/bin/python bench/convert_images.py [--files 200] [--width 3000] [--height 2000] [--kinds webp,thumb] [--rounds 1]
 
 N JPEGs of WxH become WebP and 1024-wide JPEG thumbnails twice: once in a plain Pillow
 loop (multiprocessing, 2 processes = the same cores), once as conversion jobs (rows,
@@ -8,7 +8,10 @@ claim, sandboxed fork, storage, audit) run by a real Celery worker with 2 prefor
 processes on a Redis broker (DB index 11; cache on 12) and PostgreSQL. Prints the wall
 times and the pipeline/plain ratio per conversion (target <= 1.25), and checks that
 every job succeeded with the same output size as the baseline. Thumbnails use Pillow's
-JPEG draft mode (decode at 1/2, 1/4, 1/8 scale) in both.
+JPEG draft mode (decode at 1/2, 1/4, 1/8 scale) in both. ``--rounds R`` repeats each
+conversion's A-B-B-A R times on the same files (R x 200 jobs) and prints every round's
+ratio, their median, and the ratio of the summed times: on a machine whose speed drifts by
+tens of percent within minutes, one round's ratio moves by about 0.1.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import io
 import itertools
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -64,6 +68,7 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=2000)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--kinds", default="webp,thumb", help="which conversions to time: webp, thumb or both")
+    parser.add_argument("--rounds", type=int, default=1, help="A-B-B-A rounds per conversion (ratios printed per round)")
     args = parser.parse_args()
 
     env = BenchEnv(name="convert", redis_db=11)
@@ -138,24 +143,43 @@ def main() -> int:
         half = len(files) // 2
         kinds = [k for k in (("webp", "webp", {}), ("thumb", "jpeg", {"width": THUMB_WIDTH})) if k[0] in args.kinds.split(",")]
         for kind, target, options in kinds:
-            # A B B A over two halves: a load that drifts during the run weighs on both sides alike.
-            plain_a, sizes = run_plain(files[:half], kind)
-            piped_a, submit_a, jobs_a = run_jobs(files[:half], target, options)
-            piped_b, submit_b, jobs_b = run_jobs(files[half:], target, options)
-            plain_b, sizes_b = run_plain(files[half:], kind)
-            plain, piped, submitted, jobs = plain_a + plain_b, piped_a + piped_b, submit_a + submit_b, jobs_a + jobs_b
-            got = {(j.facts["width"], j.facts["height"]) for j in jobs}
-            assert got == sizes | sizes_b, (got, sizes | sizes_b)
+            plain = piped = submitted = 0.0
+            jobs: list = []
+            rounds: list[float] = []
+            for _ in range(args.rounds):
+                # A B B A over two halves: a load that drifts during the run weighs on both sides alike.
+                plain_a, sizes = run_plain(files[:half], kind)
+                piped_a, submit_a, jobs_a = run_jobs(files[:half], target, options)
+                piped_b, submit_b, jobs_b = run_jobs(files[half:], target, options)
+                plain_b, sizes_b = run_plain(files[half:], kind)
+                got = {(j.facts["width"], j.facts["height"]) for j in jobs_a + jobs_b}
+                assert got == sizes | sizes_b, (got, sizes | sizes_b)
+                rounds.append((piped_a + piped_b) / (plain_a + plain_b))
+                plain, piped, submitted = plain + plain_a + plain_b, piped + piped_a + piped_b, submitted + submit_a + submit_b
+                jobs += jobs_a + jobs_b
+                gaps = _gaps(jobs_a, jobs_b)
+                if args.rounds > 1:
+                    print(
+                        f"        round {len(rounds)}: ratio {rounds[-1]:.2f}x   halves: {piped_a / plain_a:.2f}x, "
+                        f"{piped_b / plain_b:.2f}x",
+                        flush=True,
+                    )
             busy = sum((j.finished_at - j.started_at).total_seconds() for j in jobs)
             results[kind] = {"plain": plain, "pipeline": piped, "submit": submitted}
             spent = " ".join(f"{g} {v * 1000 / len(jobs):.1f}" for g, v in cpu[target].items() if v > 0.0005 * len(jobs))
             print(f"        CPU ms per job while the jobs ran, by process: {spent}")
             print(f"        jobs: mean run {busy / len(jobs) * 1000:.0f} ms (claim -> finished), parallelism {busy / piped:.2f}")
-            print(f"        between jobs in one worker process (finished -> next claimed): {_gaps(jobs_a, jobs_b)}")
+            print(f"        between jobs in one worker process (finished -> next claimed, last round): {gaps}")
+            per_round = (
+                f"rounds: median {statistics.median(rounds):.2f}x, range {min(rounds):.2f}-{max(rounds):.2f}x"
+                if args.rounds > 1
+                else ""
+            )
+            count = len(jobs)
             print(
-                f"{kind:>6}: plain Pillow {plain:7.2f}s ({args.files / plain:6.1f}/s)   jobs {piped:7.2f}s "
-                f"({args.files / piped:6.1f}/s, submit {submitted:.2f}s)   ratio {piped / plain:.2f}x (target <= 1.25)   "
-                f"halves: {piped_a / plain_a:.2f}x, {piped_b / plain_b:.2f}x",
+                f"{kind:>6}: plain Pillow {plain:7.2f}s ({count / plain:6.1f}/s)   jobs {piped:7.2f}s "
+                f"({count / piped:6.1f}/s, submit {submitted:.2f}s)   ratio {piped / plain:.2f}x (target <= 1.25)   "
+                + (per_round or f"halves: {piped_a / plain_a:.2f}x, {piped_b / plain_b:.2f}x"),
                 flush=True,
             )
         plain_all = sum(r["plain"] for r in results.values())
