@@ -9,25 +9,27 @@ INSERT and by every UPDATE that changes an indexed column. Foreign keys get no s
 twin when their index is declared in ``Meta.indexes`` instead of ``db_index``; a primary
 key or a ``unique=True`` field cannot avoid it, and this operation drops it.
 
-Django recreates the index if a later migration alters the field so that it is indexed
-anew (a changed ``max_length`` of a primary key, say): such a migration adds this
-operation again after it. ``tests/test_indexes.py`` fails if one is left.
+Django makes the index again when a later migration indexes the field anew (``unique``
+turned off and on again, or a change to ``text``): such a migration adds this operation
+again after it. ``tests/fileconvert/test_indexes.py`` fails if one is left on a hot table.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.migrations.operations.base import Operation
 
 
 class DropPatternIndex(Operation):
-    """Drop the ``_like`` (``varchar_pattern_ops``) index PostgreSQL's schema editor
-    made for ``model_name.field_name``; recreate it when migrating backwards. A no-op on
-    other databases, which never had one."""
+    """Drop the ``varchar_pattern_ops``/``text_pattern_ops`` index on ``model_name.field_name``
+    (PostgreSQL), whatever its name (a renamed table or field keeps the old one); recreate
+    Django's when migrating backwards if there is none. A no-op on other databases, which
+    never had one."""
 
     reversible = True
-    reduces_to_sql = True
+    reduces_to_sql = False  # it reads the catalog to find the index
 
     def __init__(self, model_name: str, field_name: str) -> None:
         self.model_name = model_name
@@ -43,17 +45,31 @@ class DropPatternIndex(Operation):
         model = state.apps.get_model(app_label, self.model_name)
         return model, model._meta.get_field(self.field_name)
 
+    @staticmethod
+    def _pattern_indexes(schema_editor: Any, table: str, column: str) -> list[str]:
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT quote_ident(%s)", [column])
+            (quoted,) = cursor.fetchone()
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s", [table]
+            )
+            rows = cursor.fetchall()
+        single = re.compile(r"USING btree \(" + re.escape(quoted) + r" (varchar|text)_pattern_ops\)$")
+        return [name for name, definition in rows if single.search(definition)]
+
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
         model, field = self._model_field(app_label, to_state)
-        name = schema_editor._create_index_name(model._meta.db_table, [field.column], suffix="_like")
-        schema_editor.execute(schema_editor._delete_index_sql(model, name))  # DROP INDEX IF EXISTS
+        for name in self._pattern_indexes(schema_editor, model._meta.db_table, field.column):
+            schema_editor.execute(schema_editor._delete_index_sql(model, name))  # DROP INDEX IF EXISTS
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
         model, field = self._model_field(app_label, to_state)
+        if self._pattern_indexes(schema_editor, model._meta.db_table, field.column):
+            return
         statement = schema_editor._create_like_index_sql(model, field)
         if statement is not None:
             schema_editor.execute(statement)

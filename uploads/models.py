@@ -117,8 +117,9 @@ class StoredFile(models.Model):
             models.Index(fields=["organization", "-id"], name="file_org_idx"),
             models.Index(fields=["organization", "status", "-id"], name="file_org_status_idx"),
             models.Index(fields=["expires_at"], name="file_expiry_idx", condition=Q(expires_at__isnull=False)),
-            # The processing sweeper's files: only those in processing are in it (decision 0014).
-            models.Index(fields=["status", "process_enqueued_at"], name="file_processing_idx", condition=Q(status="processing")),
+            # Files not active, the few: the processing sweeper's, the admin's status filter
+            # across organizations. An active file leaves it (decision 0014).
+            models.Index(fields=["status", "process_enqueued_at"], name="file_not_active_idx", condition=~Q(status="active")),
             # Lookups by checksum (the review console's search, duplicate detection).
             models.Index(fields=["sha256"], name="file_sha256_idx"),
             # The review queue: pending files, oldest deadline first.

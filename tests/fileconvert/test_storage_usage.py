@@ -238,7 +238,7 @@ def test_usage_recount_fix_waits_for_a_write_in_flight(org_a):
     assert _agree(org_a)[0] == (10, 1) and StoredFile.objects.filter(pk=keep.pk).exists()
 
 
-def test_the_counters_triggers_survive_every_migration():
+def test_the_counters_triggers_exist_after_the_migrations():
     # SQLite remakes a table to alter one of its columns, and the remade table has no
     # triggers: a migration altering StoredFile must make them again (uploads 0006 does).
     table = StoredFile._meta.db_table
