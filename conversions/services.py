@@ -240,18 +240,32 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
         error_code="",
         error_message="",
     )
+    event = audit_event(
+        org_id=job.organization_id,
+        actor=None,
+        action="conversion.succeed",
+        target=job,
+        details={"result_id": output.pk, "size": size, "target_format": job.target_format},
+    )
+    # Only the UPDATE below can make this true: it writes the output's new id into the job.
+    moved_here = {"pk": job.pk, "result": output.pk}
     with transaction.atomic():
-        # One batch (one round trip on PostgreSQL, fastsql.run): the conditional UPDATE first,
-        # which locks the job row and proves the claim is still ours (a cancel or a takeover
-        # that committed first leaves 0 rows, and nothing is written; a cancel arriving later
-        # waits for this commit and then finds the job finished); then the organization's
-        # row, which serializes quota checks against concurrent uploads; then its usage counter, read
-        # after the lock is held. The result's foreign key is checked at commit (deferred).
-        transition, locked, usage = fastsql.run(
+        # One batch (one round trip on PostgreSQL, fastsql.run), then the COMMIT:
+        # - the conditional UPDATE first, which locks the job row and proves the claim is
+        #   still ours (a cancel or a takeover that committed first leaves 0 rows; a cancel
+        #   arriving later waits for this commit and then finds the job finished);
+        # - the organization's row, which serializes quota checks against concurrent
+        #   uploads, then its usage counter, read after the lock is held;
+        # - the output and its audit row, inserted only if the UPDATE moved.
+        # The quota is checked on what was read before the INSERTs; a refusal raises and
+        # rolls everything back. The result's foreign key is checked at commit (deferred).
+        transition, locked, usage, _inserted, _audited = fastsql.run(
             [
                 moved,
                 fastsql.get_statement(Organization, job.organization_id, for_update=True),
                 storage_usage_statement(job.organization_id),
+                fastsql.insert_where_exists_statement(output, ConversionJob, **moved_here),
+                fastsql.insert_where_exists_statement(event, ConversionJob, **moved_here),
             ]
         )
         if not transition.rowcount:
@@ -259,16 +273,7 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
         org = locked.first(Organization)
         if org is None:
             raise NotFound("The organization is gone.")
-        # A refusal raises and rolls the job's UPDATE back with everything else.
         quota_check(org=org, incoming_bytes=size, usage=storage_usage_of(usage))
-        event = audit_event(
-            org=org,
-            actor=None,
-            action="conversion.succeed",
-            target=job,
-            details={"result_id": output.pk, "size": size, "target_format": job.target_format},
-        )
-        fastsql.run([fastsql.insert_statement(output), fastsql.insert_statement(event)])
         # The output goes through the same pipeline as an upload: summary, thumbnail, review.
         transaction.on_commit(lambda: publish_processing(output.pk))
     job.status, job.progress, job.result, job.facts, job.finished_at = JobStatus.SUCCEEDED, 100, output, facts, now

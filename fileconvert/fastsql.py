@@ -231,20 +231,59 @@ def insert_after_update_statement(update: Statement, obj: Model) -> Statement:
         qn = connection.ops.quote_name
         fields = model._meta.local_concrete_fields
         columns = ", ".join(qn(f.column) for f in fields)
-        casts = ", ".join(f"%s::{_unsized(f.db_type(connection))}" for f in fields)
         return (
             f"WITH moved AS ({update.sql} RETURNING 1) "  # noqa: S608 - names from the models' meta; values are parameters
-            f"INSERT INTO {qn(model._meta.db_table)} ({columns}) SELECT {casts} FROM moved"
+            f"INSERT INTO {qn(model._meta.db_table)} ({columns}) SELECT {_select_values(fields, connection)} FROM moved"
         )
 
     sql = once(("insert after update", model, connection.vendor, update.sql), build)
     return Statement(sql, update.params + insert.params, insert.alias)
 
 
+def insert_where_exists_statement(obj: Model, model: type[Model], **where: Any) -> Statement:
+    """The INSERT of ``obj`` (``insert_statement``) made only if a row of ``model`` whose
+    where-fields equal their values exists when it runs: ``INSERT ... SELECT ... WHERE
+    EXISTS (...)``. Put after a conditional UPDATE in the same batch and transaction, with
+    a condition only that UPDATE can have made true (a value it wrote), the INSERT happens
+    exactly when the UPDATE moved, and both go in one round trip with whatever is read
+    between them. Its row count is the number of rows inserted (0 or 1)."""
+    insert = insert_statement(obj)
+    target = type(obj)
+    connection = connections[insert.alias]
+    names = tuple(where)
+    if not names:
+        raise ValueError("insert_where_exists needs a condition")
+
+    def build() -> tuple[str, tuple[Field, ...]]:
+        qn = connection.ops.quote_name
+        fields = target._meta.local_concrete_fields
+        columns = ", ".join(qn(f.column) for f in fields)
+        values = _select_values(fields, connection)
+        where_fields = _columns(model, names)
+        sql = (
+            f"INSERT INTO {qn(target._meta.db_table)} ({columns}) SELECT {values} "  # noqa: S608 - names from the models' meta; values are parameters
+            f"WHERE EXISTS (SELECT 1 FROM {qn(model._meta.db_table)} WHERE {_conditions(where_fields, qn)})"
+        )
+        return sql, where_fields
+
+    sql, where_fields = once(("insert where exists", target, model, connection.vendor, names), build)
+    return Statement(sql, insert.params + _where_params(model, where_fields, where.values(), connection), insert.alias)
+
+
+def _select_values(fields: Sequence[Field], connection: Any) -> str:
+    """The parameters of an INSERT ... SELECT, one per field. PostgreSQL infers no type for
+    a parameter in a SELECT list: each is cast to its column's type, unsized (see
+    ``insert_after_update_statement``). SQLite applies the column's affinity on INSERT, and
+    a CAST there would change the value (a datetime cast to NUMERIC is its year)."""
+    if connection.vendor == "postgresql":
+        return ", ".join(f"%s::{_unsized(f.db_type(connection))}" for f in fields)
+    return ", ".join(["%s"] * len(fields))
+
+
 def _unsized(db_type: str | None) -> str:
     """``varchar(26)`` -> ``varchar``; ``numeric(10, 2)`` -> ``numeric``; others unchanged."""
     if not db_type:
-        raise TypeError("insert_after_update_statement: a field without a database type")
+        raise TypeError("fastsql: a field without a database type")
     head, _, rest = db_type.partition("(")
     return head.strip() + (rest.partition(")")[2] if rest else "")
 

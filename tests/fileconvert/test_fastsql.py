@@ -433,3 +433,60 @@ def test_select_where_reads_what_the_orm_reads(org_a, org_b):
     assert none.rows == [] and none.first(OrgSetting) is None
     with pytest.raises(ValueError):
         fastsql.select_where_statement(OrgSetting)
+
+
+def test_insert_where_exists_inserts_what_the_orm_inserts_when_the_row_exists(org_a, owner):
+    # On both databases: a stored file with every kind of column (JSON, datetimes, nulls,
+    # foreign keys) reads back as the ORM's own INSERT of the same values.
+    source = fastsql.insert(_file(org_a, size=5))
+    values = {
+        "size": 123,
+        "metadata": {"conversion": {"w": 1024, "name": "ünïcode ✓", "nested": [1, None, True]}},
+        "uploaded_by": owner.user,
+        "confirmed_at": timezone.now(),
+        "status": FileStatus.PROCESSING,
+        "parent": source,
+    }
+    fast, orm = _file(org_a, **values), _file(org_a, name="b.png", **values)
+    orm.save(force_insert=True)
+    with transaction.atomic():
+        moved, inserted = fastsql.run(
+            [
+                fastsql.update_where_statement(StoredFile, {"size": 6}, pk=source.pk, size=5),
+                fastsql.insert_where_exists_statement(fast, StoredFile, pk=source.pk, size=6),
+            ]
+        )
+    assert (moved.rowcount, inserted.rowcount) == (1, 1)
+    a, b = StoredFile.objects.get(pk=fast.pk), StoredFile.objects.get(pk=orm.pk)
+    ignore = {"id", "name", "storage_key", "created_at"}
+    assert {k: v for k, v in model_to_dict(a).items() if k not in ignore} == {
+        k: v for k, v in model_to_dict(b).items() if k not in ignore
+    }
+    assert a.confirmed_at == fast.confirmed_at and a.created_at == fast.created_at
+    assert a.metadata["conversion"]["name"] == "ünïcode ✓" and a.upload_id is None
+
+
+def test_insert_where_exists_inserts_nothing_when_the_update_before_it_moved_nothing(org_a):
+    file = fastsql.insert(_file(org_a, size=5))
+    event = _event(org_a, target_id=file.pk)
+    with transaction.atomic():
+        moved, inserted = fastsql.run(
+            [
+                fastsql.update_where_statement(StoredFile, {"size": 6}, pk=file.pk, size=4),  # stale: moves nothing
+                fastsql.insert_where_exists_statement(event, StoredFile, pk=file.pk, size=6),
+            ]
+        )
+    assert (moved.rowcount, inserted.rowcount) == (0, 0)
+    assert not AuditEvent.objects.filter(pk=event.pk).exists()
+    with pytest.raises(ValueError, match="needs a condition"):
+        fastsql.insert_where_exists_statement(_event(org_a), StoredFile)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="casts without a length: PostgreSQL")
+def test_insert_where_exists_refuses_a_value_too_long_for_its_column(org_a):
+    from django.db import DataError
+
+    file = fastsql.insert(_file(org_a, size=5))
+    with pytest.raises(DataError), transaction.atomic():
+        fastsql.run([fastsql.insert_where_exists_statement(_event(org_a, action="a" * 101), StoredFile, pk=file.pk)])
+    assert not AuditEvent.objects.filter(action__startswith="aaa").exists()
