@@ -259,7 +259,7 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
         # - the output and its audit row, inserted only if the UPDATE moved.
         # The quota is checked on what was read before the INSERTs; a refusal raises and
         # rolls everything back. The result's foreign key is checked at commit (deferred).
-        transition, locked, usage, _inserted, _audited = fastsql.run(
+        transition, locked, usage, inserted, audited = fastsql.run(
             [
                 moved,
                 fastsql.get_statement(Organization, job.organization_id, for_update=True),
@@ -270,6 +270,8 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
         )
         if not transition.rowcount:
             return None
+        if (inserted.rowcount, audited.rowcount) != (1, 1):  # the UPDATE moved: both must have followed it
+            raise RuntimeError(f"job {job.pk}: its output and audit rows were not written with its finish")
         org = locked.first(Organization)
         if org is None:
             raise NotFound("The organization is gone.")

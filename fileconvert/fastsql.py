@@ -246,13 +246,16 @@ def insert_where_exists_statement(obj: Model, model: type[Model], **where: Any) 
     EXISTS (...)``. Put after a conditional UPDATE in the same batch and transaction, with
     a condition only that UPDATE can have made true (a value it wrote), the INSERT happens
     exactly when the UPDATE moved, and both go in one round trip with whatever is read
-    between them. Its row count is the number of rows inserted (0 or 1)."""
-    insert = insert_statement(obj)
-    target = type(obj)
-    connection = connections[insert.alias]
+    between them. Its row count is the number of rows inserted (0 or 1). Like
+    ``insert_statement``, it marks ``obj`` saved, whether or not the row is then inserted."""
     names = tuple(where)
     if not names:
         raise ValueError("insert_where_exists needs a condition")
+    if _connection(model, write=True).alias != _connection(type(obj), write=True).alias:
+        raise ValueError("insert_where_exists_statement: statements for more than one database")
+    insert = insert_statement(obj)
+    target = type(obj)
+    connection = connections[insert.alias]
 
     def build() -> tuple[str, tuple[Field, ...]]:
         qn = connection.ops.quote_name

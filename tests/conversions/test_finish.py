@@ -48,8 +48,18 @@ def test_success_records_the_output_the_job_and_the_audit(queued_job):  # noqa: 
     assert event.organization_id == job.organization_id and event.actor_label == "system"
 
 
+def _usage_unchanged_since(before: tuple[int, int], org_id: str) -> bool:
+    """The storage usage counter says what it said before, and what the files say."""
+    from fileconvert.usage import storage_usage, storage_usage_recount
+
+    return storage_usage(org_id) == before == storage_usage_recount(org_id)
+
+
 def test_a_job_canceled_while_converting_keeps_no_output(queued_job, member, monkeypatch):  # noqa: F811
+    from fileconvert.usage import storage_usage
     from tests.conftest import data_of
+
+    before = storage_usage(queued_job.organization_id)
 
     def cancel(_key):
         data_of(member.client().post(f"/api/conversion-jobs/{queued_job.organization_id}/{queued_job.pk}/cancel"), 200)
@@ -61,9 +71,14 @@ def test_a_job_canceled_while_converting_keeps_no_output(queued_job, member, mon
     assert outputs_of(job) == []
     assert keys and storage.object_size(keys[0]) is None  # the stored bytes were dropped
     assert not AuditEvent.objects.filter(action="conversion.succeed", target_id=job.pk).exists()
+    assert _usage_unchanged_since(before, job.organization_id)
 
 
 def test_a_job_taken_over_meanwhile_is_not_finished_by_the_old_claim(queued_job, monkeypatch):  # noqa: F811
+    from fileconvert.usage import storage_usage
+
+    before = storage_usage(queued_job.organization_id)
+
     def take_over(_key):
         ConversionJob.objects.filter(pk=queued_job.pk).update(claimed_by="elsewhere:1")
 
@@ -72,13 +87,14 @@ def test_a_job_taken_over_meanwhile_is_not_finished_by_the_old_claim(queued_job,
     job = ConversionJob.objects.get(pk=queued_job.pk)
     assert (job.status, job.claimed_by, job.result_id) == (JobStatus.RUNNING, "elsewhere:1", None)
     assert outputs_of(job) == [] and storage.object_size(keys[0]) is None
+    assert _usage_unchanged_since(before, job.organization_id)
 
 
 def test_an_output_over_the_quota_fails_the_job_and_keeps_nothing(queued_job, monkeypatch):  # noqa: F811
     from fileconvert.usage import storage_usage
 
-    used, _files = storage_usage(queued_job.organization_id)
-    Organization.objects.filter(pk=queued_job.organization_id).update(storage_quota_bytes=used + 1)
+    before = storage_usage(queued_job.organization_id)
+    Organization.objects.filter(pk=queued_job.organization_id).update(storage_quota_bytes=before[0] + 1)
     keys = capture_store(monkeypatch)
     assert engine.job_run(job_id=queued_job.pk) == "failed"
     job = ConversionJob.objects.get(pk=queued_job.pk)
@@ -86,6 +102,7 @@ def test_an_output_over_the_quota_fails_the_job_and_keeps_nothing(queued_job, mo
     assert outputs_of(job) == [] and storage.object_size(keys[0]) is None
     assert AuditEvent.objects.filter(action="conversion.fail", target_id=job.pk).exists()
     assert not AuditEvent.objects.filter(action="conversion.succeed", target_id=job.pk).exists()
+    assert _usage_unchanged_since(before, job.organization_id)  # the output's INSERT was rolled back
 
 
 def test_the_file_quota_counts_too(queued_job, monkeypatch):  # noqa: F811
@@ -96,6 +113,26 @@ def test_the_file_quota_counts_too(queued_job, monkeypatch):  # noqa: F811
     capture_store(monkeypatch)
     assert engine.job_run(job_id=queued_job.pk) == "failed"
     assert ConversionJob.objects.get(pk=queued_job.pk).error_code == "QUOTA_EXCEEDED"
+
+
+@pytest.mark.parametrize("limit", ["bytes", "files"])
+def test_an_output_that_exactly_fills_the_quota_is_recorded(queued_job, monkeypatch, limit):  # noqa: F811
+    # The usage is read before the output's INSERT in the same batch: counted once, not twice.
+    from fileconvert.usage import storage_usage, storage_usage_recount
+
+    used, files = storage_usage(queued_job.organization_id)
+    org = Organization.objects.filter(pk=queued_job.organization_id)
+
+    def fit_exactly(key):  # the output's size is known once it is stored
+        if limit == "bytes":
+            org.update(storage_quota_bytes=used + storage.object_size(key))
+        else:
+            org.update(file_quota=files + 1)
+
+    capture_store(monkeypatch, before_record=fit_exactly)
+    assert engine.job_run(job_id=queued_job.pk) == "succeeded"
+    assert storage_usage(queued_job.organization_id) == storage_usage_recount(queued_job.organization_id)
+    assert storage_usage(queued_job.organization_id)[1] == files + 1
 
 
 def test_a_source_deleted_while_converting_leaves_nothing_behind(queued_job, monkeypatch):  # noqa: F811

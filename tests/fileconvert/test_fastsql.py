@@ -478,8 +478,6 @@ def test_insert_where_exists_inserts_nothing_when_the_update_before_it_moved_not
         )
     assert (moved.rowcount, inserted.rowcount) == (0, 0)
     assert not AuditEvent.objects.filter(pk=event.pk).exists()
-    with pytest.raises(ValueError, match="needs a condition"):
-        fastsql.insert_where_exists_statement(_event(org_a), StoredFile)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="casts without a length: PostgreSQL")
@@ -490,3 +488,10 @@ def test_insert_where_exists_refuses_a_value_too_long_for_its_column(org_a):
     with pytest.raises(DataError), transaction.atomic():
         fastsql.run([fastsql.insert_where_exists_statement(_event(org_a, action="a" * 101), StoredFile, pk=file.pk)])
     assert not AuditEvent.objects.filter(action__startswith="aaa").exists()
+
+
+def test_insert_where_exists_refuses_no_condition_without_touching_the_instance(org_a):
+    event = _event(org_a)
+    with pytest.raises(ValueError, match="needs a condition"):
+        fastsql.insert_where_exists_statement(event, StoredFile)
+    assert event._state.adding is True
