@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -300,6 +300,12 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
         storage.delete(key)
         services.job_fail(job=job, code=exc.code, message=exc.message)
         return "failed"
+    except (OperationalError, InterfaceError):
+        # The connection failed, perhaps at COMMIT: the finish may have committed without our
+        # hearing it, and its row would then point at these bytes. They go only if a fresh
+        # connection shows no row has them (the task is retried and sorts the job out).
+        _drop_unless_referenced(key)
+        raise
     except BaseException:
         storage.delete(key)
         raise
@@ -308,6 +314,23 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
             storage.delete(key)
         return "skipped"
     return "succeeded"
+
+
+def _drop_unless_referenced(key: str) -> None:
+    """Delete the stored bytes under ``key`` unless a file row has them; keep them when the
+    database cannot say (an unreferenced object costs space, a referenced one gone loses a
+    file)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        if connection.in_atomic_block:  # a caller's transaction is broken: nothing can be read in it
+            return
+        connection.close_if_unusable_or_obsolete()
+        referenced = StoredFile.objects.filter(storage_key=key).exists()
+    except (OperationalError, InterfaceError):
+        logger.warning("kept the bytes of an unknown finish", extra={"storage_key": key})
+        return
+    if not referenced:
+        storage.delete(key)
 
 
 def _inline_bounded(route: converters.Route, src: Path, size: int, options: dict[str, Any]) -> bool:

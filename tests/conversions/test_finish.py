@@ -196,3 +196,42 @@ def test_a_noop_job_finishes_once(queued_job):  # noqa: F811
     assert engine.job_noop(job_id=queued_job.pk) == "skipped"
     assert ConversionJob.objects.get(pk=queued_job.pk).status == JobStatus.SUCCEEDED
     assert AuditEvent.objects.filter(action="conversion.succeed", target_id=queued_job.pk).count() == 1
+
+
+def _finish_then_lose_the_connection(monkeypatch, *, committed: bool) -> None:
+    """``result_record`` raising what psycopg raises when the connection drops at COMMIT:
+    after the finish committed (the reply was lost) or before anything was written."""
+    from django.db import OperationalError
+
+    real = services.result_record
+
+    def record(**kwargs):
+        if committed:
+            real(**kwargs)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "result_record", record)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finish_whose_commit_reply_was_lost_keeps_the_bytes_its_row_points_at(queued_job, monkeypatch):  # noqa: F811
+    from django.db import OperationalError
+
+    keys = capture_store(monkeypatch)
+    _finish_then_lose_the_connection(monkeypatch, committed=True)
+    with pytest.raises(OperationalError):  # the task retries on it
+        engine.job_run(job_id=queued_job.pk)
+    (output,) = outputs_of(queued_job)
+    assert output.storage_key == keys[0] and storage.object_size(keys[0]) == output.size
+    assert ConversionJob.objects.get(pk=queued_job.pk).result_id == output.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finish_lost_before_it_wrote_drops_its_bytes(queued_job, monkeypatch):  # noqa: F811
+    from django.db import OperationalError
+
+    keys = capture_store(monkeypatch)
+    _finish_then_lose_the_connection(monkeypatch, committed=False)
+    with pytest.raises(OperationalError):
+        engine.job_run(job_id=queued_job.pk)
+    assert outputs_of(queued_job) == [] and storage.object_size(keys[0]) is None
