@@ -195,12 +195,19 @@ def output_name(source_name: str, target_format: str, facts: dict[str, Any]) -> 
     return sanitize_filename(f"{stem or 'converted'}.{EXTENSIONS.get(target_format, target_format)}")
 
 
+# How many times a finish is tried again because the job's visibility changed meanwhile.
+VISIBILITY_RACES = 5
+
+
 def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256: str, facts: dict[str, Any]) -> StoredFile | None:
     """Finish a running job with its output file (bytes already in storage under ``key``).
 
     The job's conditional UPDATE locks its row, so a cancel or a second delivery cannot
     interleave; returns None (and the caller drops the bytes) when the job is no longer
-    ours to finish. Every statement here runs once per job: compiled once (fastsql).
+    ours to finish. The UPDATE is also conditional on the visibility the output gets: a
+    PATCH of the job's visibility that committed meanwhile makes it move nothing, and the
+    finish is made again with the new one. Every statement here runs once per job:
+    compiled once (fastsql).
     """
     source = job.source
     now = timezone.now()
@@ -230,16 +237,34 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
             }
         },
     )
-    moved = job_transition_statement(
-        job,
-        status=JobStatus.SUCCEEDED,
-        progress=100,
-        result=output.pk,
-        facts=facts,
-        finished_at=now,
-        error_code="",
-        error_message="",
-    )
+    for _attempt in range(VISIBILITY_RACES):
+        if _record(job, output, size, facts, now):
+            break
+        # Nothing moved: canceled or taken over, or the visibility was changed meanwhile
+        # (PATCH, allowed until the output exists): then again, with the visibility asked for.
+        current = ConversionJob.objects.filter(**_still_ours(job)).values_list("visibility", flat=True).first()
+        if current is None or current == job.visibility:
+            return None
+        job.visibility = output.visibility = current
+    else:
+        return None  # changed on every attempt: the job stays running, for the sweeper's lease
+    job.status, job.progress, job.result, job.facts, job.finished_at = JobStatus.SUCCEEDED, 100, output, facts, now
+    return output
+
+
+def _record(job: ConversionJob, output: StoredFile, size: int, facts: dict[str, Any], now: Any) -> bool:
+    """``result_record``'s transaction: True if the job moved to succeeded with ``output``."""
+    values = {
+        "status": JobStatus.SUCCEEDED,
+        "progress": 100,
+        "result": output.pk,
+        "facts": facts,
+        "finished_at": now,
+        "error_code": "",
+        "error_message": "",
+    }
+    # The transition, also conditional on the visibility the output is given.
+    moved = fastsql.update_where_statement(ConversionJob, values, **_still_ours(job), visibility=job.visibility)
     event = audit_event(
         org_id=job.organization_id,
         actor=None,
@@ -269,7 +294,7 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
             ]
         )
         if not transition.rowcount:
-            return None
+            return False
         if (inserted.rowcount, audited.rowcount) != (1, 1):  # the UPDATE moved: both must have followed it
             raise RuntimeError(f"job {job.pk}: its output and audit rows were not written with its finish")
         org = locked.first(Organization)
@@ -278,14 +303,18 @@ def result_record(*, job: ConversionJob, key: str, name: str, size: int, sha256:
         quota_check(org=org, incoming_bytes=size, usage=storage_usage_of(usage))
         # The output goes through the same pipeline as an upload: summary, thumbnail, review.
         transaction.on_commit(lambda: publish_processing(output.pk))
-    job.status, job.progress, job.result, job.facts, job.finished_at = JobStatus.SUCCEEDED, 100, output, facts, now
-    return output
+    return True
+
+
+def _still_ours(job: ConversionJob) -> dict[str, Any]:
+    """The job's row while the claim is still ``job``'s: running, claimed by its holder."""
+    return {"pk": job.pk, "status": JobStatus.RUNNING, "claimed_by": job.claimed_by}
 
 
 def job_transition_statement(job: ConversionJob, **values: Any) -> fastsql.Statement:
     """running -> ``values`` while the claim is still ``job``'s: the conditional UPDATE of
     every finish (compiled once); 1 row if done, 0 if the job was canceled or taken over."""
-    return fastsql.update_where_statement(ConversionJob, values, pk=job.pk, status=JobStatus.RUNNING, claimed_by=job.claimed_by)
+    return fastsql.update_where_statement(ConversionJob, values, **_still_ours(job))
 
 
 def job_finish(job: ConversionJob, values: dict[str, Any], event: AuditEvent) -> bool:

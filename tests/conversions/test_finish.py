@@ -235,3 +235,22 @@ def test_a_finish_lost_before_it_wrote_drops_its_bytes(queued_job, monkeypatch):
     with pytest.raises(OperationalError):
         engine.job_run(job_id=queued_job.pk)
     assert outputs_of(queued_job) == [] and storage.object_size(keys[0]) is None
+
+
+def test_a_visibility_changed_while_converting_is_the_outputs(queued_job, member, monkeypatch):  # noqa: F811
+    # PATCH is allowed until the output exists; the finish must not give the output the
+    # visibility it read when it claimed the job (a file made private could come out public).
+    path = f"/api/conversion-jobs/{queued_job.organization_id}/{queued_job.pk}"
+    assert queued_job.visibility != "public"
+
+    def patch(_key):
+        from tests.conftest import data_of
+
+        data_of(member.client().patch(path, {"visibility": "public"}, format="json"), 200)
+
+    capture_store(monkeypatch, before_record=patch)
+    assert engine.job_run(job_id=queued_job.pk) == "succeeded"
+    job = ConversionJob.objects.get(pk=queued_job.pk)
+    (output,) = outputs_of(job)
+    assert (job.visibility, output.visibility, job.result_id) == ("public", "public", output.pk)
+    assert AuditEvent.objects.filter(action="conversion.succeed", target_id=job.pk).count() == 1
