@@ -309,9 +309,8 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
     except BaseException:
         storage.delete(key)
         raise
-    if recorded is None:  # canceled meanwhile, or taken over: our bytes are not referenced
-        if not StoredFile.objects.filter(storage_key=key).exists():
-            storage.delete(key)
+    if recorded is None:  # canceled meanwhile, or taken over: unless a takeover's row has our key
+        _drop_unless_referenced(key)
         return "skipped"
     return "succeeded"
 
@@ -322,9 +321,10 @@ def _drop_unless_referenced(key: str) -> None:
     file)."""
     connection = connections[DEFAULT_DB_ALIAS]
     try:
-        if connection.in_atomic_block:  # a caller's transaction is broken: nothing can be read in it
-            return
-        connection.close_if_unusable_or_obsolete()
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()  # after a lost connection: a fresh one
+        elif connection.needs_rollback:
+            return  # the caller's transaction is broken: nothing can be read in it
         referenced = StoredFile.objects.filter(storage_key=key).exists()
     except (OperationalError, InterfaceError):
         logger.warning("kept the bytes of an unknown finish", extra={"storage_key": key})

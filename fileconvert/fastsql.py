@@ -228,13 +228,7 @@ def insert_after_update_statement(update: Statement, obj: Model) -> Statement:
         raise ValueError("insert_after_update_statement: statements for more than one database")
 
     def build() -> str:
-        qn = connection.ops.quote_name
-        fields = model._meta.local_concrete_fields
-        columns = ", ".join(qn(f.column) for f in fields)
-        return (
-            f"WITH moved AS ({update.sql} RETURNING 1) "  # noqa: S608 - names from the models' meta; values are parameters
-            f"INSERT INTO {qn(model._meta.db_table)} ({columns}) SELECT {_select_values(fields, connection)} FROM moved"
-        )
+        return f"WITH moved AS ({update.sql} RETURNING 1) {_insert_select(model, connection)} FROM moved"
 
     sql = once(("insert after update", model, connection.vendor, update.sql), build)
     return Statement(sql, update.params + insert.params, insert.alias)
@@ -251,36 +245,36 @@ def insert_where_exists_statement(obj: Model, model: type[Model], **where: Any) 
     names = tuple(where)
     if not names:
         raise ValueError("insert_where_exists needs a condition")
-    if _connection(model, write=True).alias != _connection(type(obj), write=True).alias:
+    target = type(obj)
+    connection = _connection(target, write=True)
+    if _connection(model, write=True).alias != connection.alias:
         raise ValueError("insert_where_exists_statement: statements for more than one database")
     insert = insert_statement(obj)
-    target = type(obj)
-    connection = connections[insert.alias]
 
     def build() -> tuple[str, tuple[Field, ...]]:
         qn = connection.ops.quote_name
-        fields = target._meta.local_concrete_fields
-        columns = ", ".join(qn(f.column) for f in fields)
-        values = _select_values(fields, connection)
         where_fields = _columns(model, names)
-        sql = (
-            f"INSERT INTO {qn(target._meta.db_table)} ({columns}) SELECT {values} "  # noqa: S608 - names from the models' meta; values are parameters
-            f"WHERE EXISTS (SELECT 1 FROM {qn(model._meta.db_table)} WHERE {_conditions(where_fields, qn)})"
-        )
-        return sql, where_fields
+        exists = f"SELECT 1 FROM {qn(model._meta.db_table)} WHERE {_conditions(where_fields, qn)}"  # noqa: S608 - names from the meta
+        return f"{_insert_select(target, connection)} WHERE EXISTS ({exists})", where_fields
 
     sql, where_fields = once(("insert where exists", target, model, connection.vendor, names), build)
     return Statement(sql, insert.params + _where_params(model, where_fields, where.values(), connection), insert.alias)
 
 
-def _select_values(fields: Sequence[Field], connection: Any) -> str:
-    """The parameters of an INSERT ... SELECT, one per field. PostgreSQL infers no type for
-    a parameter in a SELECT list: each is cast to its column's type, unsized (see
+def _insert_select(model: type[Model], connection: Any) -> str:
+    """``INSERT INTO <table> (<every column>) SELECT <a parameter each>``, the parameters in
+    ``insert_statement``'s order; the caller adds a FROM or a WHERE. PostgreSQL infers no
+    type for a parameter in a SELECT list: each is cast to its column's type, unsized (see
     ``insert_after_update_statement``). SQLite applies the column's affinity on INSERT, and
     a CAST there would change the value (a datetime cast to NUMERIC is its year)."""
+    qn = connection.ops.quote_name
+    fields = model._meta.local_concrete_fields
+    columns = ", ".join(qn(f.column) for f in fields)
     if connection.vendor == "postgresql":
-        return ", ".join(f"%s::{_unsized(f.db_type(connection))}" for f in fields)
-    return ", ".join(["%s"] * len(fields))
+        values = ", ".join(f"%s::{_unsized(f.db_type(connection))}" for f in fields)
+    else:
+        values = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {qn(model._meta.db_table)} ({columns}) SELECT {values}"
 
 
 def _unsized(db_type: str | None) -> str:
