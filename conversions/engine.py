@@ -9,7 +9,6 @@ the same message does nothing and a redelivery after a crash finishes the job on
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import socket
@@ -201,24 +200,6 @@ class _Progress:
                 raise JobReleased()
 
 
-def _store(path: Path, key: str, content_type: str) -> tuple[int, str]:
-    """Stream the output into storage under its deterministic key; (size, sha256)."""
-    digest = hashlib.sha256()
-    writer = storage.open_writer(key, content_type)
-    size = 0
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(storage.READ_CHUNK):
-                digest.update(chunk)
-                writer.write(chunk)
-                size += len(chunk)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    return size, digest.hexdigest()
-
-
 def job_run(*, job_id: str) -> str:
     """Run one job; returns the outcome (for logs and tests)."""
     job = job_claim(job_id)
@@ -293,7 +274,7 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
         key = f"{job.organization_id}/{job.pk}/{storage_slug(name)}"
         from conversions.formats import mime_of
 
-        size, sha256 = _store(output, key, mime_of(job.target_format))
+        size, sha256 = storage.store_file(output, key, mime_of(job.target_format))  # moved into place on local disk
     try:
         recorded = services.result_record(job=job, key=key, name=name, size=size, sha256=sha256, facts=facts)
     except PayloadTooLarge as exc:

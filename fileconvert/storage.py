@@ -2,7 +2,9 @@
 
 Writers stream: bytes go to storage chunk by chunk (a temporary file renamed into
 place on disk; a multipart upload on S3), so memory stays flat whatever the size,
-and nothing is visible at the final key until ``commit``.
+and nothing is visible at the final key until ``commit``. A file the platform made itself
+(a conversion's output, a thumbnail) goes in with ``store_file``: moved into place on the
+same file system instead of copied.
 
 A large body of known size on local disk goes through ``DirectWriter`` (decision 0006):
 ``O_DIRECT`` writes from a small ring of aligned buffers, on a writer thread, while the
@@ -15,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import mmap
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -414,6 +418,68 @@ def check_reachable() -> None:
     root = local_path("")
     if not root.is_dir() or not os.access(root, os.W_OK):
         raise OSError(f"media directory {root} is not writable")
+
+
+def store_file(path: Path, key: str, content_type: str = "application/octet-stream") -> tuple[int, str]:
+    """Put a finished local file (a conversion's output, a thumbnail, an edited copy) into
+    storage under ``key``: (size, SHA-256). Durable before visible, as with the writers.
+
+    On local storage on the same file system the file is moved, not copied: hashed, made
+    durable where it is, renamed to its key and its directory made durable. A gigabyte
+    video output is then never copied, and a small one skips the temporary file, the copy
+    and its second set of writes. The file at ``path`` is gone afterwards; the caller's
+    temporary directory is cleaned up either way.
+
+    Only a regular file is taken: a symlink planted where the output should be is refused,
+    never followed (``O_NOFOLLOW``), and so are a FIFO (opened without blocking) and a
+    directory. A file with more than one link (a hard link a
+    compromised converter could have made to another file) is copied instead of moved, so
+    a key never shares an inode with anything. Another file system or S3: copied through
+    ``open_writer``.
+    """
+    # O_NONBLOCK: a FIFO planted there is opened without waiting for a writer, then refused.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        if not is_s3() and info.st_nlink == 1 and info.st_dev == os.stat(settings.MEDIA_ROOT).st_dev:
+            size, digest = _digest_of(fh)
+            os.fchmod(fd, 0o600)  # as private as the writers' temporary files
+            os.fsync(fd)
+            try:
+                _publish(Path(path), local_path(key))
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:  # a mount point under the media root: copy instead
+                    raise
+            else:
+                return size, digest
+            fh.seek(0)
+        return _copy_into(fh, key, content_type, info.st_size)
+
+
+def _digest_of(fh: IO[bytes]) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := fh.read(READ_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _copy_into(fh: IO[bytes], key: str, content_type: str, size_hint: int) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    writer = open_writer(key, content_type, size_hint=size_hint)
+    try:
+        while chunk := fh.read(READ_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return size, digest.hexdigest()
 
 
 def save_bytes(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:

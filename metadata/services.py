@@ -134,15 +134,12 @@ def _run_editor(kind: str, src: Path, work: Path, ops: dict[str, Any]) -> _Writt
 
 
 def _upload(written: _Written, key: str) -> None:
-    writer = storage.open_writer(key, written.mime)
-    try:
-        with open(written.path, "rb") as fh:
-            while chunk := fh.read(storage.READ_CHUNK):
-                writer.write(chunk)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    """The edited file into storage under ``key`` (moved on local disk, storage.store_file);
+    the bytes stored must be the ones hashed when the editor finished."""
+    stored = storage.store_file(written.path, key, written.mime)
+    if stored != (written.size, written.sha256):
+        _delete_quietly(key)
+        raise Unprocessable("The edited file changed before it was stored.", code="UNREADABLE_CONTENT")
 
 
 def _summary(old: dict[str, Any], written: _Written) -> dict[str, Any]:

@@ -191,7 +191,7 @@ def _analyse(stored: StoredFile) -> dict[str, Any]:
         metadata.update(inspect(path, detected.kind, thumb_path, size))
         thumbnail_key = ""
         if detected.kind in THUMBNAIL_KINDS and thumb_path.is_file():
-            storage.save_bytes(thumb_key, thumb_path.read_bytes(), "image/png")
+            storage.store_file(thumb_path, thumb_key, "image/png")
             thumbnail_key = thumb_key
         if detected.kind == "eml" and stored.parent_id is None:
             with open(path, "rb") as fh:

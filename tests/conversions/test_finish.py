@@ -22,7 +22,7 @@ def outputs_of(job: ConversionJob) -> list[StoredFile]:
 def capture_store(monkeypatch, before_record=None) -> list[str]:
     """Keys the engine stored; ``before_record(key)`` runs between storing and recording."""
     keys: list[str] = []
-    real_store = engine._store
+    real_store = storage.store_file
 
     def store(path, key, content_type):
         out = real_store(path, key, content_type)
@@ -31,7 +31,7 @@ def capture_store(monkeypatch, before_record=None) -> list[str]:
             before_record(key)
         return out
 
-    monkeypatch.setattr(engine, "_store", store)
+    monkeypatch.setattr(storage, "store_file", store)
     return keys
 
 

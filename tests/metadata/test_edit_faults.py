@@ -77,6 +77,26 @@ def test_content_changed_meanwhile_is_409_and_leaves_no_orphan(member, stored_fi
 
 
 @pytest.mark.django_db
+def test_an_edited_file_changed_after_it_was_hashed_is_422_and_leaves_no_orphan(member, stored_file, monkeypatch):
+    f = stored_file(member, s.jpeg_bytes(), "a.jpg")
+    real_run_editor = services._run_editor
+
+    def editor_then_the_file_changes(*args, **kwargs):
+        written = real_run_editor(*args, **kwargs)
+        with open(written.path, "ab") as fh:  # what was hashed is no longer what is there
+            fh.write(b"appended")
+        return written
+
+    monkeypatch.setattr(services, "_run_editor", editor_then_the_file_changes)
+    assert_error(member.client().post(url(f), {"strip_all": True}, format="json"), 422, "UNREADABLE_CONTENT")
+    row = StoredFile.objects.get(pk=f.pk)
+    assert (row.storage_key, row.sha256) == (f.storage_key, f.sha256)
+    stored = [p for p in media_paths_mentioning(f.pk) if "thumbnail" not in p]
+    assert len(stored) == 1 and stored[0].endswith(f.storage_key)
+    assert not MetadataEdit.objects.exists()
+
+
+@pytest.mark.django_db
 def test_editor_timeout_is_422_and_nothing_changes(member, stored_file, settings):
     f = stored_file(member, s.pdf_bytes(), "a.pdf")
     settings.FILECONVERT = {**settings.FILECONVERT, "METADATA_EDIT_TIMEOUT_SECONDS": 0.05}
