@@ -90,19 +90,29 @@ def test_a_job_taken_over_meanwhile_is_not_finished_by_the_old_claim(queued_job,
     assert _usage_unchanged_since(before, job.organization_id)
 
 
-def test_an_output_over_the_quota_fails_the_job_and_keeps_nothing(queued_job, monkeypatch):  # noqa: F811
+def _over_the_quota_fails_the_job_and_keeps_nothing(job: ConversionJob, monkeypatch) -> None:
     from fileconvert.usage import storage_usage
 
-    before = storage_usage(queued_job.organization_id)
-    Organization.objects.filter(pk=queued_job.organization_id).update(storage_quota_bytes=before[0] + 1)
+    before = storage_usage(job.organization_id)
+    Organization.objects.filter(pk=job.organization_id).update(storage_quota_bytes=before[0] + 1)
     keys = capture_store(monkeypatch)
-    assert engine.job_run(job_id=queued_job.pk) == "failed"
-    job = ConversionJob.objects.get(pk=queued_job.pk)
+    assert engine.job_run(job_id=job.pk) == "failed"
+    job = ConversionJob.objects.get(pk=job.pk)
     assert (job.status, job.error_code, job.result_id) == (JobStatus.FAILED, "QUOTA_EXCEEDED", None)
     assert outputs_of(job) == [] and storage.object_size(keys[0]) is None
     assert AuditEvent.objects.filter(action="conversion.fail", target_id=job.pk).exists()
     assert not AuditEvent.objects.filter(action="conversion.succeed", target_id=job.pk).exists()
     assert _usage_unchanged_since(before, job.organization_id)  # the output's INSERT was rolled back
+
+
+def test_an_output_over_the_quota_fails_the_job_and_keeps_nothing(queued_job, monkeypatch):  # noqa: F811
+    _over_the_quota_fails_the_job_and_keeps_nothing(queued_job, monkeypatch)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_output_over_the_quota_outside_a_test_transaction_keeps_nothing(queued_job, monkeypatch):  # noqa: F811
+    # As a worker runs it: the finish's own transaction (not the test's) is rolled back.
+    _over_the_quota_fails_the_job_and_keeps_nothing(queued_job, monkeypatch)
 
 
 def test_the_file_quota_counts_too(queued_job, monkeypatch):  # noqa: F811
@@ -254,3 +264,60 @@ def test_a_visibility_changed_while_converting_is_the_outputs(queued_job, member
     (output,) = outputs_of(job)
     assert (job.visibility, output.visibility, job.result_id) == ("public", "public", output.pk)
     assert AuditEvent.objects.filter(action="conversion.succeed", target_id=job.pk).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_finishes_racing_for_the_last_file_of_the_quota_record_one(queued_job, member, monkeypatch):  # noqa: F811
+    # The organization's row is locked before the quota is read: while a third transaction
+    # holds it, both finishes wait; once it is released, the second to get it sees the
+    # first's output counted and is refused. Without that lock both would fit and commit.
+    import threading
+    import time
+
+    from django.db import connection, connections
+
+    from fileconvert.usage import storage_usage
+    from tests.conversions.test_claim import convert
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    other = ConversionJob.objects.get(pk=convert(member, options='{"width": 4, "quality": 70}')["id"])
+    org_id = queued_job.organization_id
+    _bytes, files = storage_usage(org_id)
+    Organization.objects.filter(pk=org_id).update(file_quota=files + 1)
+    outcomes: dict[str, str] = {}
+
+    def run(job_id: str) -> None:
+        try:
+            outcomes[job_id] = engine.job_run(job_id=job_id)
+        finally:
+            connections.close_all()
+
+    holder = connections.create_connection("default")
+    holder.ensure_connection()
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM accounts_organization WHERE id = %s FOR NO KEY UPDATE", [org_id])
+    threads = [threading.Thread(target=run, args=(job.pk,)) for job in (queued_job, other)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        waiting = 0
+        while waiting < 2 and time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                waiting = cursor.fetchone()[0]
+            time.sleep(0.02)
+        assert waiting == 2, "both finishes should wait for the organization's row"
+    finally:
+        holder.commit()
+        holder.close()
+        for thread in threads:
+            thread.join(60)
+    assert sorted(outcomes.values()) == ["failed", "succeeded"]
+    jobs = {job.status: job for job in ConversionJob.objects.filter(pk__in=[queued_job.pk, other.pk])}
+    assert jobs[JobStatus.FAILED].error_code == "QUOTA_EXCEEDED"
+    assert storage_usage(org_id)[1] == files + 1
