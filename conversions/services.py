@@ -156,6 +156,23 @@ def job_cancel(*, actor: Identity, job: ConversionJob) -> ConversionJob:
     return job
 
 
+def job_delete(*, actor: Identity, job: ConversionJob) -> None:
+    """DELETE: the job's record goes; its result, a file of its own, stays. An active job is
+    stopped by it as by a cancel: the worker's conditional writes find no row (its next
+    progress write kills the converter, its finish records nothing and drops the bytes).
+    Retries of it keep their record (``retry_of`` becomes null)."""
+    with transaction.atomic():
+        deleted, _ = ConversionJob.objects.filter(pk=job.pk).delete()
+        if deleted:
+            audit_record(
+                org=actor.org,
+                actor=actor,
+                action="conversion.delete",
+                target=job,
+                details={"status": job.status, "result_id": job.result_id, "source_id": job.source_id},
+            )
+
+
 def job_update(*, actor: Identity, job: ConversionJob, data: dict[str, Any]) -> ConversionJob:
     """PATCH: only the output's visibility, and only before the output exists."""
     with transaction.atomic():

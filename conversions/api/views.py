@@ -80,10 +80,16 @@ class ConversionJobViewSet(ResourceViewSet):
         return services.job_update(actor=self.identity, job=instance, data=data)
 
     @extend_schema(
-        tags=[TAG], summary="Cancel a queued or running job", parameters=[ORG_PARAM, ID_PARAM], responses={200: s.JobSerializer}
+        tags=[TAG],
+        summary="Delete a job's record (a queued or running job is stopped; its result file stays)",
+        parameters=[ORG_PARAM, ID_PARAM],
+        responses={204: None},
     )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self.output(services.job_cancel(actor=self.identity, job=self.get_object()))
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy_service(self, instance: ConversionJob) -> None:
+        services.job_delete(actor=self.identity, job=instance)
 
     @extend_schema(
         tags=[TAG],
@@ -314,7 +320,15 @@ class StatusApiView(APIView):
                 "target_format": serializers.CharField(),
                 "attempts": serializers.IntegerField(),
                 "result": serializers.DictField(allow_null=True),
-                "error": serializers.DictField(allow_null=True),
+                "error": serializers.CharField(
+                    allow_null=True, help_text="A failed or canceled job's error code (seed 000's `error`), else null."
+                ),
+                "details": inline_serializer(
+                    "JobStatusErrorDetails",
+                    {"message": serializers.CharField()},
+                    allow_null=True,
+                    help_text="With `error`: `{message}`, human readable (seed 000's `details.message`), else null.",
+                ),
                 "created_at": serializers.DateTimeField(),
                 "started_at": serializers.DateTimeField(allow_null=True),
                 "finished_at": serializers.DateTimeField(allow_null=True),
@@ -332,7 +346,9 @@ class StatusApiView(APIView):
                 "target_format": job.target_format,
                 "attempts": job.attempts,
                 "result": s.download_link(job, request),
-                "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+                # A failure in seed 000's terms: the code in `error`, the message in `details`.
+                "error": job.error_code or None,
+                "details": {"message": job.error_message} if job.error_code else None,
                 "created_at": job.created_at,
                 "started_at": job.started_at,
                 "finished_at": job.finished_at,

@@ -1,5 +1,5 @@
-"""Canceling a running job stops its conversion: the next progress write finds the row no
-longer ours, the sandboxed child is killed, and no output is recorded."""
+"""Canceling or deleting a running job stops its conversion: the next progress write finds
+the row no longer ours (or gone), the sandboxed child is killed, and no output is recorded."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from uploads.models import StoredFile
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cancel_kills_a_running_conversion(member, monkeypatch):
+@pytest.mark.parametrize("how", ["cancel", "delete"])
+def test_cancel_or_delete_kills_a_running_conversion(member, monkeypatch, how):
     def slow(self, src, source, dst, target, options, ctx):
         for step in range(200):  # 10 s if nobody stops it
             ctx.progress(step, 200)
@@ -35,7 +36,9 @@ def test_cancel_kills_a_running_conversion(member, monkeypatch):
 
     def cancel() -> None:
         try:
-            response = member.client().delete(f"/api/conversion-jobs/{member.org.pk}/{job['id']}")
+            path = f"/api/conversion-jobs/{member.org.pk}/{job['id']}"
+            client = member.client()
+            response = client.post(f"{path}/cancel") if how == "cancel" else client.delete(path)
             canceled.append(response.status_code)
         finally:
             connections.close_all()
@@ -47,8 +50,11 @@ def test_cancel_kills_a_running_conversion(member, monkeypatch):
     elapsed = time.monotonic() - started
     timer.join()
 
-    assert canceled == [200]
+    assert canceled == [200 if how == "cancel" else 204]
     assert outcome == "canceled" and elapsed < 5, (outcome, elapsed)
-    row = ConversionJob.objects.get(pk=job["id"])
-    assert row.status == JobStatus.CANCELED and row.result_id is None
+    if how == "cancel":
+        row = ConversionJob.objects.get(pk=job["id"])
+        assert row.status == JobStatus.CANCELED and row.result_id is None
+    else:
+        assert not ConversionJob.objects.filter(pk=job["id"]).exists()
     assert not StoredFile.objects.filter(parent_id=job["source_file_id"]).exists()

@@ -78,6 +78,7 @@ class TestOneShot:
         job = convert(client, samples.image_bytes("gif"), "anim.gif", "png")
         queued = data_of(status_api(client, job["id"]))
         assert queued["status"] == "queued" and queued["result"] is None and queued["error"] is None
+        assert queued["details"] is None
         assert set(queued) == {
             "job_id",
             "status",
@@ -87,6 +88,7 @@ class TestOneShot:
             "attempts",
             "result",
             "error",
+            "details",
             "created_at",
             "started_at",
             "finished_at",
@@ -108,7 +110,9 @@ class TestOneShot:
         assert done.status == JobStatus.FAILED and done.error_code == "IMAGE_TOO_LARGE"
         assert done.result is None
         body = data_of(status_api(client, job["id"]))
-        assert body["status"] == "failed" and body["error"]["code"] == "IMAGE_TOO_LARGE" and body["result"] is None
+        # seed 000's error vocabulary: the code as `error`, the human message as `details.message`
+        assert body["status"] == "failed" and body["error"] == "IMAGE_TOO_LARGE" and body["result"] is None
+        assert body["details"] == {"message": done.error_message} and "pixels" in body["details"]["message"].lower()
         assert not StoredFile.objects.filter(parent_id=job["source_file_id"]).exists()
 
     def test_unsupported_pair_is_422_listing_targets_and_stores_nothing(self, member):
@@ -184,12 +188,42 @@ class TestResource:
     def test_cancel_queued_job_then_delivery_does_nothing(self, member):
         client = member.client()
         job = convert(client, samples.image_bytes("png"), "a.png", "webp")
-        canceled = data_of(client.delete(f"/api/conversion-jobs/{member.org.pk}/{job['id']}"))
+        canceled = data_of(client.post(f"/api/conversion-jobs/{member.org.pk}/{job['id']}/cancel"))
         assert canceled["status"] == "canceled"
         assert engine.job_run(job_id=job["id"]) == "skipped"
         assert ConversionJob.objects.get(pk=job["id"]).result_id is None
         assert_error(client.post(f"/api/conversion-jobs/{member.org.pk}/{job['id']}/cancel"), 409, "INVALID_TRANSITION")
         assert AuditEvent.objects.filter(target_id=job["id"], action="conversion.cancel").count() == 1
+
+    def test_delete_removes_the_record_and_keeps_the_result_file(self, member):
+        client = member.client()
+        job = convert(client, samples.image_bytes("png"), "a.png", "webp")
+        done = run(job["id"])
+        path = f"/api/conversion-jobs/{member.org.pk}/{job['id']}"
+        response = client.delete(path)
+        assert response.status_code == 204 and not response.content
+        assert not ConversionJob.objects.filter(pk=job["id"]).exists()
+        assert_error(client.get(path), 404)
+        result = StoredFile.objects.get(pk=done.result_id)  # the output is a file of its own
+        assert stored_bytes(result.storage_key) is not None
+        event = AuditEvent.objects.get(target_id=job["id"], action="conversion.delete")
+        assert event.details["status"] == "succeeded" and event.details["result_id"] == done.result_id
+        assert_error(client.delete(path), 404)
+
+    def test_delete_a_queued_job_then_its_delivery_does_nothing(self, member):
+        client = member.client()
+        job = convert(client, samples.image_bytes("png"), "a.png", "webp")
+        assert client.delete(f"/api/conversion-jobs/{member.org.pk}/{job['id']}").status_code == 204
+        assert engine.job_run(job_id=job["id"]) == "skipped"
+        assert not StoredFile.objects.filter(parent_id=job["source_file_id"]).exists()
+
+    def test_delete_of_a_retried_job_keeps_the_retry(self, member):
+        client = member.client()
+        job = convert(client, samples.pixel_flood_png(20000), "bomb.png", "webp")
+        run(job["id"])
+        retried = data_of(client.post(f"/api/conversion-jobs/{member.org.pk}/{job['id']}/retry"), 202)
+        assert client.delete(f"/api/conversion-jobs/{member.org.pk}/{job['id']}").status_code == 204
+        assert ConversionJob.objects.get(pk=retried["id"]).retry_of_id is None
 
     def test_retry_failed_job_links_new_attempt(self, member):
         client = member.client()
