@@ -272,9 +272,7 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
         facts = result.value.get("facts") or {}
         name = services.output_name(job.source.name, job.target_format, facts)
         key = f"{job.organization_id}/{job.pk}/{storage_slug(name)}"
-        from conversions.formats import mime_of
-
-        size, sha256 = storage.store_file(output, key, mime_of(job.target_format))  # moved into place on local disk
+        size, sha256 = storage.store_file(output, key, services.output_mime(job.target_format, facts))  # moved on local disk
     try:
         recorded = services.result_record(job=job, key=key, name=name, size=size, sha256=sha256, facts=facts)
     except PayloadTooLarge as exc:

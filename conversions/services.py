@@ -206,10 +206,21 @@ def job_retry(*, actor: Identity, job: ConversionJob) -> ConversionJob:
 
 
 def output_name(source_name: str, target_format: str, facts: dict[str, Any]) -> str:
+    """``report.pdf`` -> ``report.png``; one page of several -> ``report-page2.png``; several
+    pages, which come as a ZIP of images (``facts["archive"]``) -> ``report-pages.zip``."""
     stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
+    if facts.get("archive") == "zip":
+        return sanitize_filename(f"{stem or 'converted'}-pages.zip")
     if facts.get("page") and facts.get("pages", 1) > 1:
         stem = f"{stem}-page{facts['page']}"
     return sanitize_filename(f"{stem or 'converted'}.{EXTENSIONS.get(target_format, target_format)}")
+
+
+def output_mime(target_format: str, facts: dict[str, Any]) -> str:
+    """The output's content type: the target's, or a ZIP's when the output is an archive of them."""
+    from conversions.formats import mime_of
+
+    return "application/zip" if facts.get("archive") == "zip" else mime_of(target_format)
 
 
 # How many times a finish is tried again because the job's visibility changed meanwhile.

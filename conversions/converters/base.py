@@ -44,7 +44,7 @@ class Option:
     """One option a converter accepts; ``describe()`` is what the API shows."""
 
     name: str
-    type: str  # int | float | bool | string | choice | color | pages | file_ids
+    type: str  # int | float | bool | string | char | choice | color | pages | file_ids
     default: Any = None
     min: float | None = None
     max: float | None = None
@@ -97,6 +97,11 @@ class Option:
             if not ids or len(ids) > 20 or any(len(i) > 40 for i in ids):
                 raise OptionInvalid(self.name, "must name 1 to 20 file ids")
             return ids
+        if kind == "char":  # not stripped: a space or a tab is a fine separator
+            char = "\t" if str(value) == "\\t" else str(value)
+            if len(char) != 1 or char in '\r\n"':
+                raise OptionInvalid(self.name, 'must be one character (not a quote or a line break; "\\t" for a tab)')
+            return char
         text = str(value).strip()
         if len(text) > self.max_length:
             raise OptionInvalid(self.name, f"must be at most {self.max_length} characters")
@@ -110,10 +115,16 @@ class Option:
                 raise OptionInvalid(self.name, "must be a #rgb or #rrggbb colour")
             return text
         if kind == "pages":
-            if not _PAGES.match(text):
-                raise OptionInvalid(self.name, 'must be page numbers and ranges such as "1-3,5"')
-            return text.replace(" ", "")
+            spec = text.replace(" ", "")
+            if not _PAGES.match(text) or not all(_range_ok(part) for part in spec.split(",")):
+                raise OptionInvalid(self.name, 'must be page numbers from 1 and ascending ranges such as "1-3,5"')
+            return spec
         return text
+
+
+def _range_ok(part: str) -> bool:
+    first, _, last = part.partition("-")
+    return 1 <= int(first) <= int(last or first)
 
 
 def parse_pages(spec: str | None, count: int) -> list[int]:

@@ -24,7 +24,12 @@ MAX_XLSX_ENTRIES = 5000
 MAX_XLSX_RATIO = 200
 _XML_TAG = re.compile(r"[^A-Za-z0-9_.-]")
 
-DELIMITER = Option("delimiter", "string", None, help="Field separator of CSV input/output (default , for CSV and tab for TSV).")
+DELIMITER = Option(
+    "delimiter",
+    "char",
+    None,
+    help='Field separator of CSV input/output: one character, "\\t" for a tab (default , for CSV, tab for TSV).',
+)
 ENCODING = Option(
     "encoding",
     "choice",
@@ -86,12 +91,15 @@ def _records(data: Any) -> list[Any]:
 # --- readers -----------------------------------------------------------------------------
 
 
-def read_delimited(path: Path, fmt: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+def _delimiter(options: dict[str, Any], fmt: str) -> str:
+    """One character, checked at submit (``Option`` type ``char``); ``\\t`` as jobs queued
+    before that check stored it."""
     delimiter = options.get("delimiter") or ("\t" if fmt == "tsv" else ",")
-    if delimiter == "\\t":
-        delimiter = "\t"
-    if len(delimiter) != 1:
-        raise ConversionFailed("delimiter must be a single character.", "INVALID_OPTION")
+    return "\t" if delimiter == "\\t" else delimiter
+
+
+def read_delimited(path: Path, fmt: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+    delimiter = _delimiter(options, fmt)
     infer = options.get("infer_types", True)
     with _text(path, options.get("encoding") or "utf-8") as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)
@@ -240,8 +248,7 @@ def write_records(records: list[Any], dst: Path, fmt: str, options: dict[str, An
     pretty = options.get("pretty", True)
     if fmt in ("csv", "tsv"):
         rows = _tabular(records, options.get("flatten", True))
-        delimiter = options.get("delimiter") or ("\t" if fmt == "tsv" else ",")
-        delimiter = "\t" if delimiter == "\\t" else delimiter
+        delimiter = _delimiter(options, fmt)
         with open(dst, "w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=_columns(rows), delimiter=delimiter, extrasaction="ignore")
             writer.writeheader()

@@ -3,6 +3,7 @@ built-in decompression limits; the sandbox adds the wall clock and memory cap)."
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,17 @@ def _reader(path: Path) -> Any:
 
 
 class PdfToImage(Converter):
+    """Pages to images: one page gives one image; several give a ZIP of ``page-001.png``…
+    (stored, not deflated again: PNG and JPEG are compressed already), written page by page
+    so memory holds one rendered page whatever the count."""
+
     name = "pdfium-render"
     sources = ("pdf",)
     targets = ("png", "jpeg")
     modules = ("pypdfium2", "PIL")
     options = (
-        Option("page", "int", 1, 1, 100000, help="Which page to render (1 = first)."),
+        Option("pages", "pages", None, help='Pages to render, e.g. "1-3,5" (default: all; more than one page gives a ZIP).'),
+        Option("page", "int", None, 1, 100000, help="One page to render (1 = first); `pages` takes precedence."),
         Option("dpi", "int", 150, 36, 600, help="Rendering resolution."),
         Option("quality", "int", 85, 1, 100, help="JPEG quality."),
     )
@@ -47,24 +53,58 @@ class PdfToImage(Converter):
             raise ConversionFailed(f"The PDF could not be read: {exc}", "UNREADABLE_CONTENT") from None
         try:
             count = len(document)
-            index = int(options.get("page") or 1) - 1
-            if index >= count:
-                raise ConversionFailed(f"Page {index + 1} does not exist (the document has {count}).", "INVALID_PAGES")
-            page = document[index]
-            scale = int(options.get("dpi") or 150) / 72
-            width, height = page.get_size()
-            if width * scale * height * scale > ctx.max_image_pixels:
-                raise ConversionFailed("The rendered page would be too large; lower the dpi.", "IMAGE_TOO_LARGE")
-            ctx.progress(1, 3)
-            image = page.render(scale=scale).to_pil()
-            ctx.progress(2, 3)
-            if target == "jpeg":
-                image.convert("RGB").save(dst, "JPEG", quality=int(options.get("quality") or 85))
+            if options.get("pages"):
+                selected = parse_pages(options["pages"], count)
+            elif options.get("page"):
+                selected = parse_pages(str(options["page"]), count)
             else:
-                image.save(dst, "PNG")
-            return {"width": image.width, "height": image.height, "page": index + 1, "pages": count}
+                selected = list(range(count))
+            if not selected:
+                raise ConversionFailed("The document has no pages.", "INVALID_PAGES")
+            if len(selected) > MAX_RENDERED_PAGES:
+                raise ConversionFailed(
+                    f"{len(selected)} pages asked for; at most {MAX_RENDERED_PAGES} per job (choose them with `pages`).",
+                    "TOO_MANY_PAGES",
+                )
+            scale = int(options.get("dpi") or 150) / 72
+            quality = int(options.get("quality") or 85)
+            if len(selected) == 1:
+                width, height = _render(document[selected[0]], scale, target, quality, dst, ctx, 0, 1)
+                return {"width": width, "height": height, "page": selected[0] + 1, "pages": count}
+            digits = max(3, len(str(max(selected) + 1)))
+            extension = "jpg" if target == "jpeg" else target
+            sizes = []
+            with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as archive:
+                for done, index in enumerate(selected):
+                    page_path = ctx.workdir / f"render-page.{extension}"
+                    sizes.append(_render(document[index], scale, target, quality, page_path, ctx, done, len(selected)))
+                    archive.write(page_path, f"page-{index + 1:0{digits}d}.{extension}")
+                    page_path.unlink()
+            width, height = sizes[0]
+            return {"archive": "zip", "pages": count, "rendered": len(selected), "width": width, "height": height}
         finally:
             document.close()
+
+
+# A bound on one job's output: a 5,000-page PDF at 150 dpi would be gigabytes of images.
+MAX_RENDERED_PAGES = 500
+
+
+def _render(
+    page: Any, scale: float, target: str, quality: int, dst: Path, ctx: Context, done: int, total: int
+) -> tuple[int, int]:
+    """Render one page to ``dst``; progress counts rendering and saving of each page."""
+    width, height = page.get_size()
+    if width * scale * height * scale > ctx.max_image_pixels:
+        raise ConversionFailed("The rendered page would be too large; lower the dpi.", "IMAGE_TOO_LARGE")
+    image = page.render(scale=scale).to_pil()
+    ctx.progress(done * 2 + 1, total * 2)
+    if target == "jpeg":
+        image.convert("RGB").save(dst, "JPEG", quality=quality)
+    else:
+        image.save(dst, "PNG")
+    ctx.progress(done * 2 + 2, total * 2)
+    return image.width, image.height
 
 
 class PdfToText(Converter):

@@ -163,6 +163,49 @@ def test_pdf_page_to_image(tmp_path, target):
     assert facts == {"width": 400, "height": 600, "page": 2, "pages": 3}
 
 
+def test_pdf_to_png_renders_every_page_into_a_zip_by_default(tmp_path):
+    import zipfile
+
+    pdf = samples.pdf_bytes(pages=3, size=(200, 300), texts=["Alpha", "Bravo", "Charlie"])
+    out, facts, progress = convert(tmp_path, pdf, "pdf", "png", dpi=72)
+    assert facts == {"archive": "zip", "pages": 3, "rendered": 3, "width": 200, "height": 300}
+    with zipfile.ZipFile(io.BytesIO(out)) as archive:
+        assert archive.namelist() == ["page-001.png", "page-002.png", "page-003.png"]
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}  # PNG is compressed already
+        pages = [reopen(archive.read(name)) for name in archive.namelist()]
+    assert [(p.format, p.size) for p in pages] == [("PNG", (200, 300))] * 3
+    # each entry is its own page: the same as rendering that page alone
+    second, _, _ = convert(tmp_path, pdf, "pdf", "png", dpi=72, page=2)
+    assert pages[1].tobytes() == reopen(second).tobytes() != pages[0].tobytes()
+    assert progress == sorted(progress) and progress[-1] == 100 and len(set(progress)) >= 4  # per page
+
+
+def test_pdf_pages_selects_some_pages_as_jpeg(tmp_path):
+    import zipfile
+
+    out, facts, _ = convert(tmp_path, samples.pdf_bytes(pages=4), "pdf", "jpeg", pages="2,4", dpi=72, quality=60)
+    with zipfile.ZipFile(io.BytesIO(out)) as archive:
+        assert archive.namelist() == ["page-002.jpg", "page-004.jpg"]
+        assert {reopen(archive.read(n)).format for n in archive.namelist()} == {"JPEG"}
+    assert facts["rendered"] == 2 and facts["pages"] == 4
+
+
+@pytest.mark.parametrize(("pages", "options"), [(1, {}), (3, {"pages": "3"}), (3, {"page": 3})])
+def test_one_page_is_one_image_not_an_archive(tmp_path, pages, options):
+    out, facts, _ = convert(tmp_path, samples.pdf_bytes(pages=pages), "pdf", "png", dpi=72, **options)
+    assert reopen(out).format == "PNG" and "archive" not in facts and facts["page"] == pages
+
+
+def test_too_many_pages_for_one_job_fail_before_rendering(tmp_path, monkeypatch):
+    from conversions.converters import pdf as pdf_converter
+
+    monkeypatch.setattr(pdf_converter, "MAX_RENDERED_PAGES", 2)
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, samples.pdf_bytes(pages=3), "pdf", "png")
+    assert caught.value.code == "TOO_MANY_PAGES" and "pages" in caught.value.message
+    assert convert(tmp_path, samples.pdf_bytes(pages=3), "pdf", "png", pages="1-2", dpi=72)[1]["rendered"] == 2
+
+
 def test_pdf_page_beyond_the_end_fails(tmp_path):
     with pytest.raises(ConversionFailed) as caught:
         convert(tmp_path, samples.pdf_bytes(pages=2), "pdf", "png", page=5)

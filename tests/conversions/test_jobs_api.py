@@ -115,6 +115,24 @@ class TestOneShot:
         assert body["details"] == {"message": done.error_message} and "pixels" in body["details"]["message"].lower()
         assert not StoredFile.objects.filter(parent_id=job["source_file_id"]).exists()
 
+    def test_a_multi_page_pdf_to_png_gives_a_zip_of_its_pages(self, member):
+        import zipfile
+
+        from uploads.processing import file_process
+
+        client = member.client()
+        job = convert(client, samples.pdf_bytes(pages=3), "Annual report.pdf", "png", {"dpi": 72})
+        done = run(job["id"])
+        assert done.status == JobStatus.SUCCEEDED and done.result.name == "Annual report-pages.zip"
+        assert done.facts["archive"] == "zip" and done.facts["rendered"] == 3
+        with zipfile.ZipFile(io.BytesIO(stored_bytes(done.result.storage_key))) as archive:
+            assert archive.namelist() == ["page-001.png", "page-002.png", "page-003.png"]
+        file_process(file_id=done.result_id)  # the output goes through the uploads pipeline like any file
+        done.result.refresh_from_db()
+        assert (done.result.kind, done.result.content_type) == ("zip", "application/zip")
+        body = data_of(status_api(client, job["id"]))
+        assert body["result"]["name"] == "Annual report-pages.zip"
+
     def test_unsupported_pair_is_422_listing_targets_and_stores_nothing(self, member):
         before = StoredFile.objects.count()
         response = convert(member.client(), samples.image_bytes("png"), "a.png", "mp3", status=422)
@@ -140,6 +158,31 @@ class TestOneShot:
         body = assert_error(response, 422, "INVALID_OPTION")
         assert body["details"]["option"] == bad and bad in body["details"]["message"]
         assert StoredFile.objects.count() == before
+
+    @pytest.mark.parametrize(
+        ("source", "name", "target", "options", "bad"),
+        [
+            ("pdf", "a.pdf", "png", {"pages": "0"}, "pages"),
+            ("pdf", "a.pdf", "png", {"pages": "5-2"}, "pages"),
+            ("pdf", "a.pdf", "text", {"pages": "1,3-1"}, "pages"),
+            ("pdf", "a.pdf", "png", {"page": 0}, "page"),
+            ("csv", "a.csv", "json", {"delimiter": ";;"}, "delimiter"),
+            ("csv", "a.csv", "json", {"delimiter": ""}, "delimiter"),
+            ("csv", "a.csv", "json", {"delimiter": '"'}, "delimiter"),
+        ],
+    )
+    def test_options_the_converter_would_refuse_are_422_at_submit(self, member, source, name, target, options, bad):
+        body = samples.pdf_bytes(pages=2) if source == "pdf" else b"a,b\n1,2\n"
+        before = StoredFile.objects.count()
+        response = convert(member.client(), body, name, target, options, status=422)
+        error = assert_error(response, 422, "INVALID_OPTION")
+        assert error["details"]["option"] == bad
+        assert StoredFile.objects.count() == before
+
+    @pytest.mark.parametrize(("given", "stored"), [(";", ";"), (" ", " "), ("\t", "\t"), ("\\t", "\t")])
+    def test_a_delimiter_is_kept_as_given_and_backslash_t_is_a_tab(self, member, given, stored):
+        job = convert(member.client(), b"a,b\n", "a.csv", "json", {"delimiter": given})
+        assert job["options"]["delimiter"] == stored
 
     def test_options_must_be_json_object(self, member):
         client = member.client()
