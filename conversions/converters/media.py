@@ -16,7 +16,16 @@ from fileconvert.sandbox import die_with_parent
 
 AUDIO_FORMATS = ("mp3", "ogg", "wav", "flac", "m4a")
 VIDEO_FORMATS = ("mp4", "webm")
-DEMUXERS = {"mp3": "mp3", "ogg": "ogg", "wav": "wav", "flac": "flac", "m4a": "mov", "mp4": "mov", "webm": "matroska"}
+DEMUXERS = {
+    "mp3": "mp3",
+    "ogg": "ogg",
+    "wav": "wav",
+    "flac": "flac",
+    "m4a": "mov",
+    "mp4": "mov",
+    "webm": "matroska",
+    "gif": "gif",
+}
 AUDIO_CODECS = {
     "mp3": ["-c:a", "libmp3lame"],
     "ogg": ["-c:a", "libvorbis"],
@@ -151,12 +160,17 @@ class AudioConverter(Converter):
 
 
 class VideoConverter(Converter):
+    """MP4 and WebM among themselves and to GIF; an (animated) GIF to MP4 or WebM."""
+
     name = "ffmpeg-video"
-    sources = VIDEO_FORMATS
+    sources = (*VIDEO_FORMATS, "gif")
     targets = (*VIDEO_FORMATS, "gif")
     binaries = ("ffmpeg", "ffprobe")
     memory_bytes = 3 * 1024**3
     same_format = True
+
+    def handles(self, source: str, target: str) -> bool:
+        return super().handles(source, target) and not (source == target == "gif")  # GIF to GIF: the image converter
 
     def options_for(self, source: str, target: str) -> tuple[Option, ...]:
         out = [START, DURATION, WIDTH, HEIGHT, FPS]
@@ -178,6 +192,8 @@ class VideoConverter(Converter):
             w = f"{int(width) // 2 * 2}" if width else "-2"
             h = f"{int(height) // 2 * 2}" if height else "-2"
             filters.append(f"scale={w}:{h}")
+        elif target != "gif":
+            filters.append("scale=trunc(iw/2)*2:trunc(ih/2)*2")  # a GIF may have odd sides; the encoders need even ones
         cmd = [*base_command(src, source), *before, "-i", f"file:{src}", *after, "-map_metadata", "0"]
         if filters:
             cmd += ["-vf", ",".join(filters)]
@@ -187,7 +203,8 @@ class VideoConverter(Converter):
             if target == "mp4":
                 cmd += ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"]
             else:
-                cmd += ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus"]
+                # yuv420p: a GIF's frames carry alpha, which libvpx cannot encode with its defaults
+                cmd += ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p", "-c:a", "libopus"]
             if options.get("video_bitrate"):
                 cmd += ["-b:v", f"{int(options['video_bitrate'])}k"]
             elif target == "webm":

@@ -418,6 +418,48 @@ def test_video_conversions(tmp_path, source, target):
 
 
 @needs_ffmpeg
+@pytest.mark.parametrize("target", ["mp4", "webm"])
+def test_an_animated_gif_to_video_with_odd_sides(tmp_path, target):
+    gif = samples.animated_gif(frames=6, size=(41, 31))  # 6 x 80 ms; odd sides the encoders cannot take
+    out, facts, _ = convert(tmp_path, gif, "gif", target)
+    info = samples.probe(out, tmp_path, f".{target}")
+    (video,) = [s for s in info["streams"] if s["codec_type"] == "video"]
+    assert video["codec_name"] == {"mp4": "h264", "webm": "vp8"}[target]
+    assert (video["width"], video["height"]) == (40, 30)
+    assert 0.3 <= float(info["format"]["duration"]) <= 0.7 and facts["duration"] > 0
+    assert converters.route_for("gif", "gif").last.converter.name == "pillow-image"  # GIF to GIF stays an image conversion
+
+
+@needs_ffmpeg
+def test_video_trim_frame_rate_and_bitrate(tmp_path):
+    import subprocess
+
+    video = samples.video_bytes(tmp_path, "mp4", seconds=3.0, size="160x120")
+    out, facts, _ = convert(tmp_path, video, "mp4", "mp4", start=0.5, duration=1.5, fps=5, video_bitrate=100)
+    path = tmp_path / "trimmed.mp4"
+    path.write_bytes(out)
+    shown = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+         "stream=r_frame_rate,nb_read_frames:format=duration", "-of", "json", str(path)],
+        capture_output=True, check=True, timeout=30,
+    )  # fmt: skip
+    info = json.loads(shown.stdout)
+    stream = info["streams"][0]
+    assert stream["r_frame_rate"] == "5/1" and 6 <= int(stream["nb_read_frames"]) <= 9  # 1.5 s at 5 fps
+    assert abs(float(info["format"]["duration"]) - 1.5) < 0.25 and abs(facts["duration"] - 1.5) < 0.25
+    full, _, _ = convert(tmp_path, video, "mp4", "mp4", start=0.5, duration=1.5, fps=5, video_bitrate=2000)
+    assert len(out) < len(full)  # the lower bitrate is a smaller file for the same frames
+
+
+@needs_ffmpeg
+def test_webm_to_gif(tmp_path):
+    video = samples.video_bytes(tmp_path, "webm", seconds=1.0, size="64x48")
+    out, _, _ = convert(tmp_path, video, "webm", "gif", fps=8)
+    image = Image.open(io.BytesIO(out))
+    assert image.format == "GIF" and image.size == (64, 48) and 6 <= image.n_frames <= 10
+
+
+@needs_ffmpeg
 def test_hls_playlist_disguised_as_mp4_is_not_followed(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT\n")
