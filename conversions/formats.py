@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from conversions import converters
+from conversions import converters, templates
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,11 @@ def _wav() -> bytes:
     return out.getvalue()
 
 
-TEMPLATES: dict[str, Callable[[], bytes]] = {
+TEMPLATES: dict[str, Callable[[], bytes | None]] = {
     **{fmt: (lambda fmt=fmt: _image(fmt)) for fmt in converters.images.IMAGE_FORMATS},
     **{fmt: (lambda fmt=fmt: _data(fmt)) for fmt in converters.data.DATA_FORMATS},
+    **templates.OFFICE,
+    **{fmt: (lambda fmt=fmt: templates.media(fmt)) for fmt in templates.MEDIA_FORMATS},  # None without ffmpeg
     "pdf": _pdf,
     "wav": _wav,
     "text": lambda: b"fileconvert example text file.\nSecond line.\n",
@@ -239,9 +241,10 @@ TEMPLATES: dict[str, Callable[[], bytes]] = {
 
 def template(fmt: Format) -> tuple[bytes, str, str] | None:
     make = TEMPLATES.get(fmt.id)
-    if make is None:
+    body = make() if make is not None else None
+    if body is None:
         return None
-    return make(), f"example.{fmt.extensions[0]}", fmt.mime_types[0]
+    return body, f"example.{fmt.extensions[0]}", fmt.mime_types[0]
 
 
 METADATA_HELP: dict[str, Any] = {

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+from xml.etree import ElementTree
 
 import pytest
 from rest_framework.test import APIClient
 
-from conversions import formats
+from conversions import formats, templates
 from tests.conftest import assert_error, data_of
+from tests.conversions import samples
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +45,14 @@ def test_unknown_format_is_404():
     assert_error(APIClient().get("/api/formats/nope/template"), 404)
 
 
+def test_every_format_has_a_template():
+    assert set(formats.TEMPLATES) == set(formats.FORMATS)
+
+
 @pytest.mark.parametrize("fmt", sorted(formats.TEMPLATES))
-def test_every_template_is_a_valid_file(fmt):
+def test_every_template_is_a_valid_file(fmt, tmp_path):
+    if fmt in templates.MEDIA_FORMATS and not samples.HAS_FFMPEG:
+        pytest.skip("ffmpeg is not installed")
     response = APIClient().get(f"/api/formats/{fmt}/template")
     assert response.status_code == 200
     assert response["Content-Type"] == formats.FORMATS[fmt].mime_types[0]
@@ -74,12 +83,43 @@ def test_every_template_is_a_valid_file(fmt):
 
         with wave.open(io.BytesIO(body)) as w:
             assert w.getnframes() == 8000
+    elif fmt in templates.MEDIA_FORMATS:
+        info = samples.probe(body, tmp_path, f".{fmt}")
+        kinds = {s["codec_type"] for s in info["streams"]}
+        assert kinds == ({"video", "audio"} if fmt in ("mp4", "webm") else {"audio"})
+        assert 0.8 <= float(info["format"]["duration"]) <= 1.3
+    elif fmt == "docx":
+        import docx
+
+        assert docx.Document(io.BytesIO(body)).paragraphs[0].text == templates.TITLE
+    elif fmt in ("pptx", "odt", "ods", "odp"):
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            assert archive.testzip() is None
+            names = archive.namelist()
+            for name in names:
+                if name.endswith(".xml"):
+                    ElementTree.fromstring(archive.read(name))  # well-formed
+            if fmt != "pptx":  # ODF: the mimetype first and stored, as the standard asks
+                assert names[0] == "mimetype" and archive.infolist()[0].compress_type == zipfile.ZIP_STORED
+                assert archive.read("mimetype").decode() == formats.FORMATS[fmt].mime_types[0]
     else:
         assert body.strip()
+    # and the platform itself recognises what it made
+    from uploads.sniff import sniff
+
+    assert sniff(io.BytesIO(body), f"example.{formats.FORMATS[fmt].extensions[0]}").kind == fmt
 
 
-def test_template_without_generator_is_404():
-    assert_error(APIClient().get("/api/formats/docx/template"), 404, "NO_TEMPLATE")
+def test_without_ffmpeg_the_media_templates_are_404(monkeypatch):
+    import shutil
+
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "ffmpeg" else real_which(name, *a, **k))
+    templates.media.cache_clear()
+    try:
+        assert_error(APIClient().get("/api/formats/mp3/template"), 404, "NO_TEMPLATE")
+    finally:
+        templates.media.cache_clear()
 
 
 def test_metadata_help():

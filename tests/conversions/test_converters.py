@@ -511,6 +511,26 @@ def test_text_that_names_local_files_is_printed_not_followed(tmp_path):
 
 @needs_soffice
 @pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["docx", "xlsx", "pptx", "odt", "ods", "odp"])
+def test_every_office_format_to_pdf(tmp_path, fmt):
+    # The catalogue's templates (conversions.templates, formats._data for XLSX): documents made
+    # by our code, opened by LibreOffice, the PDF read back by pypdf.
+    from pypdf import PdfReader
+
+    from conversions import formats
+
+    source = formats.TEMPLATES[fmt]()
+    out, facts, progress = convert(tmp_path, source, fmt, "pdf")
+    reader = PdfReader(io.BytesIO(out))
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert len(reader.pages) == facts["pages"] >= 1
+    expected = {"xlsx": "London", "ods": "apples"}.get(fmt, "fileconvert example")  # XLSX clips its narrow cells
+    assert expected in text, text[:300]
+    assert progress[-1] == 100
+
+
+@needs_soffice
+@pytest.mark.slow
 def test_docx_to_pdf_and_chain_to_png(tmp_path):
     docx = samples.docx_bytes("Quarterly numbers", paragraphs=3)
     out, facts, _ = convert(tmp_path, docx, "docx", "pdf")
