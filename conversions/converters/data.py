@@ -8,11 +8,13 @@ for bombs (sizes and entry counts counted before anything is inflated).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import os
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -98,18 +100,31 @@ def _delimiter(options: dict[str, Any], fmt: str) -> str:
     return "\t" if delimiter == "\\t" else delimiter
 
 
-def read_delimited(path: Path, fmt: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+def read_delimited(path: Path, fmt: str, options: dict[str, Any], progress: Progress = None) -> list[dict[str, Any]]:
     delimiter = _delimiter(options, fmt)
     infer = options.get("infer_types", True)
     with _text(path, options.get("encoding") or "utf-8") as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)
         rows = []
-        for row in reader:
+        for done, row in enumerate(reader, start=1):
             rows.append({str(k): (_infer(v) if infer and isinstance(v, str) else v) for k, v in row.items() if k is not None})
+            if progress and done % EVERY == 0:
+                progress(_read_so_far(fh))
     return rows
 
 
-def read_xlsx(path: Path, options: dict[str, Any]) -> list[dict[str, Any]]:
+# Progress is reported every this many rows (a report is cheap, but not free).
+EVERY = 1000
+Progress = Callable[[float], None] | None
+
+
+def _read_so_far(fh: io.TextIOWrapper) -> float:
+    """How far into its file a text handle has read (0..1), from the binary position."""
+    size = os.fstat(fh.fileno()).st_size or 1
+    return min(fh.buffer.tell() / size, 1.0)
+
+
+def read_xlsx(path: Path, options: dict[str, Any], progress: Progress = None) -> list[dict[str, Any]]:
     check_zip(path)
     # A file object: given a path, openpyxl would judge the file by its extension.
     with open(path, "rb") as handle:
@@ -120,12 +135,12 @@ def read_xlsx(path: Path, options: dict[str, Any]) -> list[dict[str, Any]]:
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
             raise ConversionFailed(f"The workbook could not be read: {exc}", "UNREADABLE_CONTENT") from None
         try:
-            return _sheet_records(book, options.get("sheet"))
+            return _sheet_records(book, options.get("sheet"), progress)
         finally:
             book.close()
 
 
-def _sheet_records(book: Any, wanted: str | None) -> list[dict[str, Any]]:
+def _sheet_records(book: Any, wanted: str | None, progress: Progress = None) -> list[dict[str, Any]]:
     if wanted:
         if wanted.isdigit() and 1 <= int(wanted) <= len(book.sheetnames):
             sheet = book.worksheets[int(wanted) - 1]
@@ -140,8 +155,11 @@ def _sheet_records(book: Any, wanted: str | None) -> list[dict[str, Any]]:
     if header is None:
         return []
     names = [str(h) if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
+    total = sheet.max_row or 0  # from the sheet's dimension record, when it has one
     out = []
-    for row in rows:
+    for done, row in enumerate(rows, start=2):
+        if progress and total and done % EVERY == 0:
+            progress(min(done / total, 1.0))
         if row is None or all(v is None for v in row):
             continue
         out.append({names[i]: (v.isoformat() if hasattr(v, "isoformat") else v) for i, v in enumerate(row) if i < len(names)})
@@ -194,20 +212,28 @@ def read_xml(path: Path) -> list[dict[str, Any]]:
     return [value(child) for child in root]
 
 
-def read_records(path: Path, fmt: str, options: dict[str, Any]) -> list[Any]:
+def read_records(path: Path, fmt: str, options: dict[str, Any], progress: Progress = None) -> list[Any]:
+    """The records of a data file; ``progress(fraction)`` as it reads, for the formats read
+    row by row (CSV, TSV, NDJSON, XLSX; a JSON, YAML or XML document is parsed at once)."""
     encoding = options.get("encoding") or "utf-8"
     try:
         if fmt in ("csv", "tsv"):
-            return read_delimited(path, fmt, options)
+            return read_delimited(path, fmt, options, progress)
         if fmt == "xlsx":
-            return read_xlsx(path, options)
+            return read_xlsx(path, options, progress)
         if fmt == "xml":
             return read_xml(path)
         with _text(path, encoding) as fh:
             if fmt == "json":
                 return _records(json.load(fh))
             if fmt == "ndjson":
-                return [json.loads(line) for line in fh if line.strip()]
+                records = []
+                for done, line in enumerate(fh, start=1):
+                    if line.strip():
+                        records.append(json.loads(line))
+                    if progress and done % EVERY == 0:
+                        progress(_read_so_far(fh))
+                return records
             if fmt == "yaml":
                 import yaml
 
@@ -254,22 +280,43 @@ def write_records(records: list[Any], dst: Path, fmt: str, options: dict[str, An
             writer.writeheader()
             for done, row in enumerate(rows, start=1):
                 writer.writerow({k: _cell(v) for k, v in row.items()})
-                if done % 1000 == 0:
+                if done % EVERY == 0:
                     ctx.progress(done, total)
     elif fmt == "json":
+        # Record by record (progress), the same text as json.dump of the list.
         with open(dst, "w", encoding="utf-8") as fh:
-            json.dump(records, fh, ensure_ascii=False, indent=2 if pretty else None, default=str)
+            if not records:
+                fh.write("[]")
+            for done, record in enumerate(records, start=1):
+                text = json.dumps(record, ensure_ascii=False, indent=2 if pretty else None, default=str)
+                if pretty:
+                    fh.write(("[\n  " if done == 1 else ",\n  ") + text.replace("\n", "\n  "))
+                else:
+                    fh.write(("[" if done == 1 else ", ") + text)
+                if done % EVERY == 0:
+                    ctx.progress(done, total)
+            if records:
+                fh.write("\n]" if pretty else "]")
     elif fmt == "ndjson":
         with open(dst, "w", encoding="utf-8") as fh:
             for done, record in enumerate(records, start=1):
                 fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-                if done % 1000 == 0:
+                if done % EVERY == 0:
                     ctx.progress(done, total)
     elif fmt == "yaml":
         import yaml
 
+        # One item of the block sequence at a time, the same text as the whole list's, when
+        # every record is an object or a list (a list of scalars alone is one flow sequence,
+        # and so is everything without ``pretty``: those are written at once).
+        by_record = pretty and bool(records) and all(isinstance(r, (dict, list)) for r in records)
         with open(dst, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(records, fh, allow_unicode=True, sort_keys=False, default_flow_style=None if pretty else True)
+            if not by_record:
+                yaml.safe_dump(records, fh, allow_unicode=True, sort_keys=False, default_flow_style=None if pretty else True)
+            for done, record in enumerate(records if by_record else [], start=1):
+                yaml.safe_dump([record], fh, allow_unicode=True, sort_keys=False, default_flow_style=None)
+                if done % EVERY == 0:
+                    ctx.progress(done, total)
     elif fmt == "xlsx":
         from openpyxl import Workbook
 
@@ -280,7 +327,7 @@ def write_records(records: list[Any], dst: Path, fmt: str, options: dict[str, An
         sheet.append(columns)
         for done, row in enumerate(rows, start=1):
             sheet.append([_cell(row.get(c)) for c in columns])
-            if done % 1000 == 0:
+            if done % EVERY == 0:
                 ctx.progress(done, total)
         book.save(dst)
     elif fmt == "xml":
@@ -299,8 +346,10 @@ def write_records(records: list[Any], dst: Path, fmt: str, options: dict[str, An
             elif value is not None:
                 parent.text = str(value)
 
-        for record in records:
+        for done, record in enumerate(records, start=1):
             fill(SubElement(root, "record"), record)
+            if done % EVERY == 0:
+                ctx.progress(done, total + total // 10)  # the document is written at the end
         tree = ElementTree(root)
         if pretty:
             indent(tree)
@@ -334,10 +383,12 @@ class DataConverter(Converter):
         return tuple(out)
 
     def convert(self, src: Path, source: str, dst: Path, target: str, options: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        records = read_records(src, source, options)
+        # Progress: reading is the first half, writing the second (rows, or bytes read).
+        records = read_records(src, source, options, lambda fraction: ctx.progress(fraction, 2))
         ctx.progress(1, 2)
         # One delimiter option: it describes the input when the input is delimited.
         out_options = {**options, "delimiter": None} if source in ("csv", "tsv") else options
-        write_records(records, dst, target, out_options, ctx)
+        writing = dataclasses.replace(ctx, report=lambda pct: ctx.report(50 + pct // 2))
+        write_records(records, dst, target, out_options, writing)
         ctx.progress(1, 1)
         return {"rows": len(records)}

@@ -254,6 +254,51 @@ def test_csv_to_json_infers_types(tmp_path):
     assert facts["rows"] == 3
 
 
+RECORDS = [
+    {"id": 1, "name": "Zoë", "tags": ["a", "b"], "address": {"city": "Zürich", "zip": None}},
+    {"id": 2, "name": "Ada", "score": 9.5, "ok": True},
+    "a bare string",
+    [1, [2, 3]],
+]
+
+
+@pytest.mark.parametrize("pretty", [True, False])
+@pytest.mark.parametrize(
+    "records",
+    [RECORDS, [*RECORDS[:2], RECORDS[3]], [], [{}], [{"k": "v"}], ["x", "y"]],
+    ids=["mixed", "collections", "empty", "empty-object", "one", "scalars"],
+)
+def test_json_and_yaml_written_record_by_record_are_the_whole_lists_text(tmp_path, pretty, records):
+    from conversions.converters.base import Context
+    from conversions.converters.data import write_records
+
+    for fmt in ("json", "yaml"):
+        dst = tmp_path / f"out.{fmt}"
+        write_records(records, dst, fmt, {"pretty": pretty}, Context(tmp_path))
+        if fmt == "json":
+            expected = json.dumps(records, ensure_ascii=False, indent=2 if pretty else None, default=str)
+        else:
+            expected = yaml.safe_dump(records, allow_unicode=True, sort_keys=False, default_flow_style=None if pretty else True)
+        assert dst.read_text(encoding="utf-8") == expected, fmt
+
+
+@pytest.mark.parametrize(("source", "target"), [("csv", "json"), ("ndjson", "yaml"), ("xlsx", "xml"), ("csv", "xlsx")])
+def test_data_progress_follows_the_rows_read_and_written(tmp_path, source, target):
+    rows = [{"n": i, "name": f"row {i}"} for i in range(6000)]
+    if source == "xlsx":
+        data = samples.xlsx_bytes([["n", "name"], *[[r["n"], r["name"]] for r in rows]], extra_sheet=False)
+    elif source == "csv":
+        data = ("n,name\n" + "".join(f"{r['n']},{r['name']}\n" for r in rows)).encode()
+    else:
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    _out, facts, progress = convert(tmp_path, data, source, target)
+    assert facts["rows"] == 6000
+    reading = [p for p in progress if 0 < p < 50]
+    writing = [p for p in progress if 50 < p < 100]
+    assert len(set(reading)) >= 3 and len(set(writing)) >= 3, progress  # both halves move, row by row
+    assert progress == sorted(progress) and progress[-1] == 100
+
+
 def test_csv_semicolon_latin1_to_ndjson(tmp_path):
     data = "id;name\n1;Zoë\n2;Renée\n".encode("latin-1")
     out, _, _ = convert(tmp_path, data, "csv", "ndjson", delimiter=";", encoding="latin-1", infer_types=False)
