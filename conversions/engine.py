@@ -253,6 +253,7 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
                 timeout=timeout,
                 extra_inputs=extra,
                 report=lambda pct: send({"progress": pct}),
+                source_name=job.source.name,
             )
             return converters.run_route(route, Path(src), options, ctx, work)
 

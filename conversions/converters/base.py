@@ -152,6 +152,12 @@ class Context:
     timeout: float = 600
     extra_inputs: list[tuple[Path, str]] = field(default_factory=list)  # (path, format) e.g. PDFs to merge
     report: Callable[[int], None] = lambda _pct: None
+    source_name: str = ""  # the user's name of the source file (the input path is a storage or temporary name)
+
+    def title_for(self, src: Path) -> str:
+        """A document title for the output: the source's own name without its extension."""
+        name = self.source_name or src.name
+        return name.rsplit(".", 1)[0] if "." in name else name
 
     def progress(self, done: float, total: float) -> None:
         if total > 0:

@@ -229,7 +229,7 @@ class ImageToPdf(Converter):
                 image.seek(index)
                 pages.append(prepare_frame(image.copy(), "jpeg", options, None))
                 ctx.progress(index + 1, count + 1)
-            title = src.stem
+            title = ctx.title_for(src)
             pages[0].save(
                 dst, "PDF", save_all=True, append_images=pages[1:], resolution=float(options.get("resolution") or 72), title=title
             )

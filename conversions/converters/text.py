@@ -46,7 +46,7 @@ class MarkdownToHtml(Converter):
         title = options.get("title")
         if not title:
             headings = [t for i, t in enumerate(tokens) if i and tokens[i - 1].type == "heading_open" and t.type == "inline"]
-            title = headings[0].content if headings else src.stem
+            title = headings[0].content if headings else ctx.title_for(src)
         if options.get("full_document", True):
             body = (
                 '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'

@@ -133,6 +133,15 @@ class TestOneShot:
         body = data_of(status_api(client, job["id"]))
         assert body["result"]["name"] == "Annual report-pages.zip"
 
+    def test_titles_come_from_the_users_file_name_not_the_storage_key(self, member):
+        from pypdf import PdfReader
+
+        client = member.client()
+        pdf = run(convert(client, samples.image_bytes("png"), "Holiday photo.png", "pdf")["id"])
+        assert PdfReader(io.BytesIO(stored_bytes(pdf.result.storage_key))).metadata.title == "Holiday photo"
+        page = run(convert(client, b"No heading here, just *text*.\n", "Meeting notes.md", "html")["id"])
+        assert "<title>Meeting notes</title>" in stored_bytes(page.result.storage_key).decode()
+
     def test_unsupported_pair_is_422_listing_targets_and_stores_nothing(self, member):
         before = StoredFile.objects.count()
         response = convert(member.client(), samples.image_bytes("png"), "a.png", "mp3", status=422)
