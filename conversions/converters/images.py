@@ -13,6 +13,9 @@ from fileconvert import imagebounds
 IMAGE_FORMATS = ("png", "jpeg", "webp", "gif", "bmp", "tiff", "ico")
 PIL_NAMES = imagebounds.PIL_NAMES
 ANIMATED_TARGETS = {"gif", "webp", "png"}  # APNG too
+PAGED_TARGETS = {"tiff"}  # several frames are pages, not an animation
+# All frames together may decode to at most this many times MAX_IMAGE_PIXELS (one frame to 1x).
+FRAMES_PIXEL_FACTOR = 4
 NO_ALPHA = {"jpeg", "bmp"}
 EXIF_TARGETS = {"jpeg", "webp", "png", "tiff"}
 TURNS = frozenset({2, 3, 4, 5, 6, 7, 8})  # EXIF orientations that need a transpose (1: upright)
@@ -144,7 +147,16 @@ def clean_exif(image: Any) -> bytes | None:
         return None
     if 0x0112 in exif:
         exif[0x0112] = 1
+    for tag in LAYOUT_TAGS & set(exif):  # a TIFF's own layout (size, strips, compression): not the output's
+        del exif[tag]
     return exif.tobytes()
+
+
+# TIFF tags that describe how the source's pixels are stored, which a TIFF's getexif() returns
+# with its descriptive tags: carried into a resized or re-encoded image they contradict it
+# (libtiff refuses such pages: "encoder error -8").
+LAYOUT_TAGS = {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 292, 293, 317, 320}
+LAYOUT_TAGS |= {322, 323, 324, 325, 338, 339, 347, 513, 514, 530, 531, 532}
 
 
 class ImageConverter(Converter):
@@ -167,7 +179,9 @@ class ImageConverter(Converter):
     def convert(self, src: Path, source: str, dst: Path, target: str, options: dict[str, Any], ctx: Context) -> dict[str, Any]:
         image = open_image(src, ctx, source)
         with image:
-            n_frames = getattr(image, "n_frames", 1) if target in ANIMATED_TARGETS else 1
+            n_frames = getattr(image, "n_frames", 1) if target in ANIMATED_TARGETS | PAGED_TARGETS else 1
+            if n_frames * image.width * image.height > ctx.max_image_pixels * FRAMES_PIXEL_FACTOR:
+                raise ConversionFailed(f"The image's {n_frames} frames are too large together.", "IMAGE_TOO_LARGE")
             box, stored_box = output_boxes(image, options)
             if source == "jpeg" and box and n_frames == 1:
                 # Decode at 1/2, 1/4 or 1/8 scale when the output is that much smaller.
@@ -183,15 +197,9 @@ class ImageConverter(Converter):
                         ctx.progress(index + 1, n_frames + 1)
                     # After the frames: resetting the orientation tag must not stop their rotation.
                     kwargs = save_kwargs(target, options, clean_exif(image), icc)
-                    frames[0].save(
-                        dst,
-                        PIL_NAMES[target],
-                        save_all=True,
-                        append_images=frames[1:],
-                        duration=durations,
-                        loop=image.info.get("loop", 0),
-                        **kwargs,
-                    )
+                    if target in ANIMATED_TARGETS:
+                        kwargs.update(duration=durations, loop=image.info.get("loop", 0))
+                    frames[0].save(dst, PIL_NAMES[target], save_all=True, append_images=frames[1:], **kwargs)
                     width, height = frames[0].size
                 else:
                     frame = prepare_frame(image, target, options, box)

@@ -129,6 +129,38 @@ def test_animated_gif_keeps_frames(tmp_path, target):
     assert facts["frames"] == 4
 
 
+def _multipage_tiff(colours) -> bytes:
+    pages = [Image.new("RGB", (30, 20), colour) for colour in colours]
+    out = io.BytesIO()
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:])
+    return out.getvalue()
+
+
+def test_a_multi_page_tiff_keeps_its_pages(tmp_path):
+    colours = [(250, 0, 0), (0, 250, 0), (0, 0, 250)]
+    out, facts, _ = convert(tmp_path, _multipage_tiff(colours), "tiff", "tiff", width=15)
+    image = Image.open(io.BytesIO(out))
+    assert image.n_frames == 3 and facts["frames"] == 3
+    for index, colour in enumerate(colours):
+        image.seek(index)
+        assert image.size == (15, 10) and image.convert("RGB").getpixel((7, 5)) == colour
+    # and an animation's frames become pages
+    out, facts, _ = convert(tmp_path, samples.animated_gif(frames=4), "gif", "tiff")
+    assert Image.open(io.BytesIO(out)).n_frames == 4 == facts["frames"]
+
+
+def test_frames_too_large_together_are_refused(tmp_path):
+    from conversions.converters.images import ImageConverter
+
+    src = tmp_path / "pages.tiff"
+    src.write_bytes(_multipage_tiff([(1, 2, 3)] * 5))  # 5 x 600 px
+    ctx = Context(workdir=tmp_path, max_image_pixels=700)  # each page fits; the five together do not (4 x 700)
+    with pytest.raises(ConversionFailed) as caught:
+        ImageConverter().convert(src, "tiff", tmp_path / "out.tiff", "tiff", {}, ctx)
+    assert caught.value.code == "IMAGE_TOO_LARGE"
+    ImageConverter().convert(src, "tiff", tmp_path / "one.png", "jpeg", {}, ctx)  # one page: fine
+
+
 def test_decompression_bomb_is_refused(tmp_path):
     bomb = samples.pixel_flood_png(20000)  # 400 Mpx declared, a few kB on disk
     assert len(bomb) < 100_000
