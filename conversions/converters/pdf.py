@@ -30,18 +30,18 @@ def _reader(path: Path) -> Any:
 
 class PdfToImage(Converter):
     """Pages to images: one page gives one image; several give a ZIP of ``page-001.png``…
-    (stored, not deflated again: PNG and JPEG are compressed already), written page by page
-    so memory holds one rendered page whatever the count."""
+    (stored, not deflated again: PNG, JPEG and WebP are compressed already), written page by
+    page so memory holds one rendered page whatever the count."""
 
     name = "pdfium-render"
     sources = ("pdf",)
-    targets = ("png", "jpeg")
+    targets = ("png", "jpeg", "webp")
     modules = ("pypdfium2", "PIL")
     options = (
         Option("pages", "pages", None, help='Pages to render, e.g. "1-3,5" (default: all; more than one page gives a ZIP).'),
         Option("page", "int", None, 1, 100000, help="One page to render (1 = first); `pages` takes precedence."),
         Option("dpi", "int", 150, 36, 600, help="Rendering resolution."),
-        Option("quality", "int", 85, 1, 100, help="JPEG quality."),
+        Option("quality", "int", 85, 1, 100, help="JPEG and WebP quality."),
     )
 
     def convert(self, src: Path, source: str, dst: Path, target: str, options: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -101,6 +101,8 @@ def _render(
     ctx.progress(done * 2 + 1, total * 2)
     if target == "jpeg":
         image.convert("RGB").save(dst, "JPEG", quality=quality)
+    elif target == "webp":
+        image.save(dst, "WEBP", quality=quality, method=4)
     else:
         image.save(dst, "PNG")
     ctx.progress(done * 2 + 2, total * 2)

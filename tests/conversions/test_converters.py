@@ -186,12 +186,12 @@ def test_images_to_pdf_multi_frame(tmp_path):
 # --- PDF ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["png", "jpeg"])
+@pytest.mark.parametrize("target", ["png", "jpeg", "webp"])
 def test_pdf_page_to_image(tmp_path, target):
     pdf = samples.pdf_bytes(pages=3, size=(200, 300))
     out, facts, _ = convert(tmp_path, pdf, "pdf", target, page=2, dpi=144)
     image = reopen(out)
-    assert image.size == (400, 600)
+    assert image.size == (400, 600) and image.format == {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[target]
     assert facts == {"width": 400, "height": 600, "page": 2, "pages": 3}
 
 
