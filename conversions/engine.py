@@ -273,7 +273,10 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
         facts = result.value.get("facts") or {}
         name = services.output_name(job.source.name, job.target_format, facts)
         key = f"{job.organization_id}/{job.pk}/{storage_slug(name)}"
-        size, sha256 = storage.store_file(output, key, services.output_mime(job.target_format, facts))  # moved on local disk
+        try:
+            size, sha256 = storage.store_file(output, key, services.output_mime(job.target_format, facts))  # moved on disk
+        except storage.UnsafeFile:
+            raise ProcessingFailed("UNSAFE_OUTPUT", "The converter's output was not a plain file; it was refused.") from None
     try:
         recorded = services.result_record(job=job, key=key, name=name, size=size, sha256=sha256, facts=facts)
     except PayloadTooLarge as exc:

@@ -152,7 +152,7 @@ def describe(fmt: Format, *, detail: bool = False) -> dict[str, Any]:
         "read": fmt.id in out,
         "write": fmt.id in into,
         "metadata": list(fmt.metadata),
-        "template": fmt.id in TEMPLATES,
+        "template": has_template(fmt.id),
     }
     if detail:
         body["conversions"] = {"to": sorted(out.get(fmt.id, [])), "from": sorted(into.get(fmt.id, []))}
@@ -237,6 +237,11 @@ TEMPLATES: dict[str, Callable[[], bytes | None]] = {
         b"<body><h1>Example</h1><p>Hello.</p></body></html>\n"
     ),
 }
+
+
+def has_template(fmt_id: str) -> bool:
+    """Whether ``GET /api/formats/{fmt}/template`` can answer here (media ones need ffmpeg)."""
+    return fmt_id in TEMPLATES and (fmt_id not in templates.MEDIA_FORMATS or templates.media_available())
 
 
 def template(fmt: Format) -> tuple[bytes, str, str] | None:

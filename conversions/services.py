@@ -162,15 +162,17 @@ def job_delete(*, actor: Identity, job: ConversionJob) -> None:
     progress write kills the converter, its finish records nothing and drops the bytes).
     Retries of it keep their record (``retry_of`` becomes null)."""
     with transaction.atomic():
-        deleted, _ = ConversionJob.objects.filter(pk=job.pk).delete()
-        if deleted:
-            audit_record(
-                org=actor.org,
-                actor=actor,
-                action="conversion.delete",
-                target=job,
-                details={"status": job.status, "result_id": job.result_id, "source_id": job.source_id},
-            )
+        locked = ConversionJob.objects.select_for_update().filter(pk=job.pk).first()  # as it is now, not as read
+        if locked is None:
+            return
+        locked.delete()
+        audit_record(
+            org=actor.org,
+            actor=actor,
+            action="conversion.delete",
+            target=job,
+            details={"status": locked.status, "result_id": locked.result_id, "source_id": locked.source_id},
+        )
 
 
 def job_update(*, actor: Identity, job: ConversionJob, data: dict[str, Any]) -> ConversionJob:

@@ -6,10 +6,11 @@ those formats are not in the capability graph either). Each is made once per pro
 
 from __future__ import annotations
 
-import functools
 import io
+import logging
 import shutil
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -19,6 +20,7 @@ LINES = ("This is a small example document made by fileconvert.", "Second paragr
 ROWS = (("name", "count"), ("apples", 3), ("pears", 5))
 
 _XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+logger = logging.getLogger(__name__)
 
 
 def _package(parts: dict[str, str], *, mimetype: str | None = None) -> bytes:
@@ -28,7 +30,7 @@ def _package(parts: dict[str, str], *, mimetype: str | None = None) -> bytes:
         if mimetype is not None:
             archive.writestr(zipfile.ZipInfo("mimetype"), mimetype, compress_type=zipfile.ZIP_STORED)
         for name, text in parts.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text, compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
@@ -286,11 +288,32 @@ _MEDIA = {
 _MUXERS = {"mp3": "mp3", "ogg": "ogg", "flac": "flac", "m4a": "ipod", "mp4": "mp4", "webm": "webm"}
 
 
-@functools.cache
+_made: dict[str, bytes] = {}
+_making = threading.Lock()
+
+
 def media(fmt: str) -> bytes | None:
-    """One second of a 440 Hz tone (and a test pattern for video), or None without ffmpeg."""
-    if shutil.which("ffmpeg") is None:
+    """One second of a 440 Hz tone (and a test pattern for video), or None without ffmpeg.
+    Made once per process: concurrent first requests wait for the one ffmpeg run (the
+    endpoint is public), and a failed run is not remembered (the next request tries again)."""
+    if fmt in _made:
+        return _made[fmt]
+    if not media_available():
         return None
+    with _making:
+        if fmt not in _made:
+            body = _encode(fmt)
+            if body is None:
+                return None
+            _made[fmt] = body
+    return _made[fmt]
+
+
+def media_available() -> bool:
+    return shutil.which("ffmpeg") is not None
+
+
+def _encode(fmt: str) -> bytes | None:
     from fileconvert.sandbox import run_command
 
     inputs, codec = _MEDIA[fmt]
@@ -298,8 +321,9 @@ def media(fmt: str) -> bytes | None:
         out = Path(work) / f"example.{fmt}"
         cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *inputs, "-shortest", *codec]
         cmd += ["-metadata", f"title={TITLE}", "-f", _MUXERS[fmt], "-y", str(out)]
-        done = run_command(cmd, timeout=60, memory_bytes=2 * 1024**3)
+        done = run_command(cmd, timeout=30, memory_bytes=1024**3)
         if done.returncode != 0 or not out.is_file():
+            logger.warning("media template failed", extra={"format": fmt, "stderr": done.stderr[-500:]})
             return None
         return out.read_bytes()
 

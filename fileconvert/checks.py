@@ -15,7 +15,9 @@ def task_limits_below_visibility_timeout(app_configs: Any = None, **_kwargs: Any
     """On Redis a message not acknowledged within ``visibility_timeout`` is delivered again.
     Every task acknowledges late (``acks_late``), so a task allowed to run longer than that
     (a raised ``CONVERT_TIMEOUT_SECONDS`` or ``PROCESS_TIMEOUT_SECONDS``) would be delivered
-    to a second worker while it still runs."""
+    to a second worker while it still runs. The limit alone is compared because a worker
+    reserves no message beyond the ones it runs (prefetch multiplier 1 with ``acks_late``);
+    a larger prefetch would also need the time a reserved message waits to fit."""
     broker = str(getattr(settings, "CELERY_BROKER_URL", ""))
     if not broker.startswith(("redis://", "rediss://")):
         return []

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import mmap
 import os
+import shutil
 import stat
 import tempfile
 import threading
@@ -97,9 +98,29 @@ class LocalWriter:
 
 def _publish(tmp: Path, final: Path) -> None:
     """Rename a durable temporary file to its key and make the rename durable too."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _durable_dirs(final.parent)
     os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
+    _fsync_dir(final.parent)
+
+
+def _durable_dirs(directory: Path) -> None:
+    """``directory`` and its missing parents, each new entry made durable in the directory
+    holding it (a key's ``org/<id>/`` is new for every file: without this a crash could lose
+    the entry, and the file with it, on a file system that does not order metadata)."""
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir()
+        except FileExistsError:  # made meanwhile by another writer, who makes it durable
+            continue
+        _fsync_dir(new.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
@@ -420,6 +441,12 @@ def check_reachable() -> None:
         raise OSError(f"media directory {root} is not writable")
 
 
+class UnsafeFile(OSError):
+    """What ``store_file`` refuses: anything but a regular file with one link at the path (a
+    symlink, FIFO, directory or hard link planted where an output should be), or a file
+    swapped for another while it was being stored. Not transient: retrying gives the same."""
+
+
 def store_file(path: Path, key: str, content_type: str = "application/octet-stream") -> tuple[int, str]:
     """Put a finished local file (a conversion's output, a thumbnail, an edited copy) into
     storage under ``key``: (size, SHA-256). Durable before visible, as with the writers.
@@ -428,35 +455,54 @@ def store_file(path: Path, key: str, content_type: str = "application/octet-stre
     durable where it is, renamed to its key and its directory made durable. A gigabyte
     video output is then never copied, and a small one skips the temporary file, the copy
     and its second set of writes. The file at ``path`` is gone afterwards; the caller's
-    temporary directory is cleaned up either way.
-
-    Only a regular file is taken: a symlink planted where the output should be is refused,
-    never followed (``O_NOFOLLOW``), and so are a FIFO (opened without blocking) and a
-    directory. A file with more than one link (a hard link a
-    compromised converter could have made to another file) is copied instead of moved, so
-    a key never shares an inode with anything. Another file system or S3: copied through
+    temporary directory is cleaned up either way. Another file system or S3: copied through
     ``open_writer``.
+
+    Only a regular file with one link is taken (``UnsafeFile`` otherwise): a symlink is
+    refused, never followed (``O_NOFOLLOW``), a FIFO is opened without waiting for a writer
+    and refused, and a hard link (which a compromised converter could make to another
+    tenant's file) is refused rather than published. The checks are made on the open file;
+    the rename is by name, so the key is checked afterwards to hold that same file (a swap
+    in between is undone and refused before any row can point at the key).
     """
-    # O_NONBLOCK: a FIFO planted there is opened without waiting for a writer, then refused.
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        # O_NONBLOCK: a FIFO planted there is opened without waiting for a writer, then refused.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile(errno.ELOOP, "a symlink, not a file", str(path)) from None
+        raise
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
         os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
+        raise UnsafeFile(errno.EINVAL, "not a regular file with one link", str(path))
     with os.fdopen(fd, "rb", buffering=0) as fh:
-        if not is_s3() and info.st_nlink == 1 and info.st_dev == os.stat(settings.MEDIA_ROOT).st_dev:
+        if not is_s3() and info.st_dev == os.stat(settings.MEDIA_ROOT).st_dev:
             size, digest = _digest_of(fh)
             os.fchmod(fd, 0o600)  # as private as the writers' temporary files
             os.fsync(fd)
+            final = local_path(key)
             try:
-                _publish(Path(path), local_path(key))
+                _publish(Path(path), final)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:  # a mount point under the media root: copy instead
                     raise
             else:
+                _same_file_or_undo(final, info)
                 return size, digest
             fh.seek(0)
         return _copy_into(fh, key, content_type, info.st_size)
+
+
+def _same_file_or_undo(final: Path, info: os.stat_result) -> None:
+    moved = os.lstat(final)
+    if (moved.st_dev, moved.st_ino) == (info.st_dev, info.st_ino):
+        return
+    if stat.S_ISDIR(moved.st_mode):
+        shutil.rmtree(final, ignore_errors=True)
+    else:
+        final.unlink(missing_ok=True)
+    raise UnsafeFile(errno.EINVAL, "the file was swapped while it was stored", str(final))
 
 
 def _digest_of(fh: IO[bytes]) -> tuple[int, str]:

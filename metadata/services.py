@@ -135,10 +135,13 @@ def _run_editor(kind: str, src: Path, work: Path, ops: dict[str, Any]) -> _Writt
 
 def _upload(written: _Written, key: str) -> None:
     """The edited file into storage under ``key`` (moved on local disk, storage.store_file);
-    the bytes stored must be the ones hashed when the editor finished."""
-    stored = storage.store_file(written.path, key, written.mime)
+    the bytes stored must be the ones hashed when the editor finished. The caller deletes
+    ``key`` if this raises."""
+    try:
+        stored = storage.store_file(written.path, key, written.mime)
+    except storage.UnsafeFile:
+        raise Unprocessable("The editor's output was not a plain file; it was refused.", code="UNREADABLE_CONTENT") from None
     if stored != (written.size, written.sha256):
-        _delete_quietly(key)
         raise Unprocessable("The edited file changed before it was stored.", code="UNREADABLE_CONTENT")
 
 
@@ -162,8 +165,8 @@ def _store_version(
     edit_id = new_id("mde")
     key = f"{file.organization_id}/{file.pk}/{edit_id.lower()}-{storage_slug(file.name)}"
     summary = _summary(file.metadata, written)
-    _upload(written, key)
     try:
+        _upload(written, key)
         with transaction.atomic():
             org = quota_lock(file.organization_id)  # the organization first, then the file (as every writer)
             locked = StoredFile.objects.select_for_update().get(pk=file.pk)
@@ -227,8 +230,8 @@ def _store_copy(actor: Identity, source: StoredFile, written: _Written, ops: dic
     file_id = new_id("fil")
     key = storage_key_for(source.organization_id, file_id, source.name)
     summary = _summary(source.metadata, written)
-    _upload(written, key)
     try:
+        _upload(written, key)
         with transaction.atomic():
             quota_check(org=quota_lock(source.organization_id), incoming_bytes=written.size, incoming_files=1)
             copy = StoredFile.objects.create(

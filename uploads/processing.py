@@ -190,9 +190,12 @@ def _analyse(stored: StoredFile) -> dict[str, Any]:
         thumb_path = Path(work) / "thumb.png"
         metadata.update(inspect(path, detected.kind, thumb_path, size))
         thumbnail_key = ""
-        if detected.kind in THUMBNAIL_KINDS and thumb_path.is_file():
-            storage.store_file(thumb_path, thumb_key, "image/png")
-            thumbnail_key = thumb_key
+        if detected.kind in THUMBNAIL_KINDS and thumb_path.exists():
+            try:
+                storage.store_file(thumb_path, thumb_key, "image/png")
+                thumbnail_key = thumb_key
+            except storage.UnsafeFile:  # not a plain file where the thumbnail should be: none, not a failure
+                logger.warning("thumbnail refused", extra={"file_id": stored.pk})
         if detected.kind == "eml" and stored.parent_id is None:
             with open(path, "rb") as fh:
                 metadata["email"] = _expand_email(stored, fh, size)

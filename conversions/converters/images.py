@@ -180,8 +180,6 @@ class ImageConverter(Converter):
         image = open_image(src, ctx, source)
         with image:
             n_frames = getattr(image, "n_frames", 1) if target in ANIMATED_TARGETS | PAGED_TARGETS else 1
-            if n_frames * image.width * image.height > ctx.max_image_pixels * FRAMES_PIXEL_FACTOR:
-                raise ConversionFailed(f"The image's {n_frames} frames are too large together.", "IMAGE_TOO_LARGE")
             box, stored_box = output_boxes(image, options)
             if source == "jpeg" and box and n_frames == 1:
                 # Decode at 1/2, 1/4 or 1/8 scale when the output is that much smaller.
@@ -189,9 +187,13 @@ class ImageConverter(Converter):
             icc = image.info.get("icc_profile")
             try:
                 if n_frames > 1 and getattr(image, "is_animated", False):
-                    frames, durations = [], []
+                    frames, durations, decoded = [], [], 0
                     for index in range(n_frames):
                         image.seek(index)
+                        # Each frame's own size (a TIFF's pages differ), before it is decoded.
+                        decoded += image.width * image.height
+                        if decoded > ctx.max_image_pixels * FRAMES_PIXEL_FACTOR:
+                            raise ConversionFailed(f"The image's {n_frames} frames are too large together.", "IMAGE_TOO_LARGE")
                         frames.append(prepare_frame(image.copy(), target, options, box))
                         durations.append(image.info.get("duration", 100))
                         ctx.progress(index + 1, n_frames + 1)

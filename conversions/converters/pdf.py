@@ -59,6 +59,7 @@ class PdfToImage(Converter):
                 selected = parse_pages(str(options["page"]), count)
             else:
                 selected = list(range(count))
+            selected = list(dict.fromkeys(selected))  # "1,1" or "1-3,2-4": each page once, in the order asked
             if not selected:
                 raise ConversionFailed("The document has no pages.", "INVALID_PAGES")
             if len(selected) > MAX_RENDERED_PAGES:
@@ -88,6 +89,7 @@ class PdfToImage(Converter):
 
 # A bound on one job's output: a 5,000-page PDF at 150 dpi would be gigabytes of images.
 MAX_RENDERED_PAGES = 500
+WEBP_MAX_SIDE = 16383  # the format's own limit
 
 
 def _render(
@@ -97,6 +99,8 @@ def _render(
     width, height = page.get_size()
     if width * scale * height * scale > ctx.max_image_pixels:
         raise ConversionFailed("The rendered page would be too large; lower the dpi.", "IMAGE_TOO_LARGE")
+    if target == "webp" and max(width, height) * scale > WEBP_MAX_SIDE:
+        raise ConversionFailed(f"WebP holds at most {WEBP_MAX_SIDE} pixels a side; lower the dpi.", "IMAGE_TOO_LARGE")
     image = page.render(scale=scale).to_pil()
     ctx.progress(done * 2 + 1, total * 2)
     if target == "jpeg":

@@ -115,11 +115,21 @@ def test_without_ffmpeg_the_media_templates_are_404(monkeypatch):
 
     real_which = shutil.which
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "ffmpeg" else real_which(name, *a, **k))
-    templates.media.cache_clear()
-    try:
-        assert_error(APIClient().get("/api/formats/mp3/template"), 404, "NO_TEMPLATE")
-    finally:
-        templates.media.cache_clear()
+    monkeypatch.setattr(templates, "_made", {})
+    assert_error(APIClient().get("/api/formats/mp3/template"), 404, "NO_TEMPLATE")
+    assert data_of(APIClient().get("/api/formats/mp3"))["template"] is False  # and the catalogue says so
+    assert data_of(APIClient().get("/api/formats/docx"))["template"] is True
+
+
+def test_a_failed_media_template_is_not_remembered(monkeypatch):
+    if not samples.HAS_FFMPEG:
+        pytest.skip("ffmpeg is not installed")
+    monkeypatch.setattr(templates, "_made", {})
+    real_encode = templates._encode
+    monkeypatch.setattr(templates, "_encode", lambda fmt: None)
+    assert_error(APIClient().get("/api/formats/ogg/template"), 404, "NO_TEMPLATE")
+    monkeypatch.setattr(templates, "_encode", real_encode)
+    assert APIClient().get("/api/formats/ogg/template").status_code == 200  # tried again, not a cached failure
 
 
 def test_metadata_help():

@@ -149,7 +149,22 @@ def test_a_multi_page_tiff_keeps_its_pages(tmp_path):
     assert Image.open(io.BytesIO(out)).n_frames == 4 == facts["frames"]
 
 
-def test_frames_too_large_together_are_refused(tmp_path):
+def test_frames_too_large_together_count_each_pages_own_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # open_image sets it for the process
+    from conversions.converters.images import ImageConverter
+
+    small, large = Image.new("RGB", (1, 1)), Image.new("RGB", (30, 20))
+    out = io.BytesIO()
+    small.save(out, "TIFF", save_all=True, append_images=[large] * 5)  # a 1x1 first page, then 5 x 600 px
+    src = tmp_path / "pages.tiff"
+    src.write_bytes(out.getvalue())
+    with pytest.raises(ConversionFailed) as caught:
+        ImageConverter().convert(src, "tiff", tmp_path / "out.tiff", "tiff", {}, Context(workdir=tmp_path, max_image_pixels=700))
+    assert caught.value.code == "IMAGE_TOO_LARGE"
+
+
+def test_frames_too_large_together_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # open_image sets it for the process
     from conversions.converters.images import ImageConverter
 
     src = tmp_path / "pages.tiff"
@@ -220,6 +235,21 @@ def test_pdf_pages_selects_some_pages_as_jpeg(tmp_path):
         assert archive.namelist() == ["page-002.jpg", "page-004.jpg"]
         assert {reopen(archive.read(n)).format for n in archive.namelist()} == {"JPEG"}
     assert facts["rendered"] == 2 and facts["pages"] == 4
+
+
+def test_pages_asked_for_twice_are_rendered_once(tmp_path):
+    import zipfile
+
+    out, facts, _ = convert(tmp_path, samples.pdf_bytes(pages=4), "pdf", "png", pages="3,1-2,2-3", dpi=36)
+    with zipfile.ZipFile(io.BytesIO(out)) as archive:
+        assert archive.namelist() == ["page-003.png", "page-001.png", "page-002.png"]  # the order asked, each once
+    assert facts["rendered"] == 3
+
+
+def test_a_page_too_wide_for_webp_is_image_too_large(tmp_path):
+    with pytest.raises(ConversionFailed) as caught:
+        convert(tmp_path, samples.pdf_bytes(pages=1, size=(3000, 200)), "pdf", "webp", dpi=600)  # 25,000 px wide
+    assert caught.value.code == "IMAGE_TOO_LARGE" and "16383" in caught.value.message
 
 
 @pytest.mark.parametrize(("pages", "options"), [(1, {}), (3, {"pages": "3"}), (3, {"page": 3})])

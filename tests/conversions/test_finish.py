@@ -145,6 +145,16 @@ def test_an_output_that_exactly_fills_the_quota_is_recorded(queued_job, monkeypa
     assert storage_usage(queued_job.organization_id)[1] == files + 1
 
 
+def test_a_job_deleted_while_converting_leaves_nothing_behind(queued_job, member, monkeypatch):  # noqa: F811
+    # DELETE between the output's storing and its recording: the finish finds no row, the bytes go.
+    path = f"/api/conversion-jobs/{queued_job.organization_id}/{queued_job.pk}"
+    keys = capture_store(monkeypatch, before_record=lambda _key: member.client().delete(path))
+    assert engine.job_run(job_id=queued_job.pk) == "skipped"
+    assert not ConversionJob.objects.filter(pk=queued_job.pk).exists()
+    assert storage.object_size(keys[0]) is None and outputs_of(queued_job) == []
+    assert AuditEvent.objects.filter(action="conversion.delete", target_id=queued_job.pk).get().details["status"] == "running"
+
+
 def test_a_source_deleted_while_converting_leaves_nothing_behind(queued_job, monkeypatch):  # noqa: F811
     # The claim reads the source with the job (one statement on PostgreSQL). A user deleting
     # the source meanwhile deletes its jobs too (CASCADE): the finish finds no row to move,

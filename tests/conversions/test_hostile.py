@@ -159,3 +159,48 @@ def test_corrupt_xlsx_fails_job(member):
     job = start_job(member.client(), b"PK\x03\x04" + b"\0" * 200, "sheet.xlsx", "csv", status=422)
     # Not a readable ZIP: sniffed as zip, which converts to nothing.
     assert assert_error(job, 422, "UNSUPPORTED_CONVERSION")["details"]["source_format"] in ("zip", "binary")
+
+
+@pytest.mark.parametrize("plant", ["symlink", "hardlink"])
+def test_an_output_that_is_a_link_fails_the_job_once_and_publishes_nothing(member, tmp_path, monkeypatch, plant):
+    # A compromised converter leaves a link to a file it could read (another tenant's bytes,
+    # a secret) where its output should be: refused, and not retried (it is no transient fault).
+    from conversions.converters.images import ImageConverter
+
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"root:x:0:0")
+
+    def plant_link(self, src, source, dst, target, options, ctx):
+        if plant == "symlink":
+            dst.symlink_to(secret)
+        else:
+            import os
+
+            os.link(secret, dst)
+        return {}
+
+    monkeypatch.setattr(ImageConverter, "convert", plant_link)
+    job = run(start_job(member.client(), samples.image_bytes("png"), "a.png", "webp")["id"])
+    assert_failed_cleanly(job, "UNSAFE_OUTPUT")
+    assert job.attempts == 1
+    assert secret.read_bytes() == b"root:x:0:0"
+
+
+def test_a_thumbnail_that_is_a_link_is_dropped_and_the_file_still_processes(member, tmp_path, monkeypatch):
+    from uploads import processing
+
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"root:x:0:0")
+    real_inspect = processing.inspect
+
+    def inspect_then_plant(path, kind, thumb_path, size):
+        summary = real_inspect(path, kind, thumb_path, size)
+        thumb_path.unlink(missing_ok=True)
+        thumb_path.symlink_to(secret)
+        return summary
+
+    monkeypatch.setattr(processing, "inspect", inspect_then_plant)
+    created = upload_file(member.client(), samples.image_bytes("png"), filename="a.png")
+    assert processing.file_process(file_id=created["id"]) in ("active", "staged")
+    stored = StoredFile.objects.get(pk=created["id"])
+    assert stored.thumbnail_key == "" and stored.metadata.get("width") is not None

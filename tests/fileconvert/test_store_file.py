@@ -65,18 +65,54 @@ def test_an_empty_file_is_stored(work, key):
     assert storage.local_path(key).read_bytes() == b""
 
 
-def test_a_file_with_another_link_is_copied_and_the_link_keeps_its_own_inode(work, key):
+def test_a_file_with_another_link_is_refused_not_published(work, key):
     outside = written(work, b"another tenant's bytes", "elsewhere.bin")
     path = work / "out.bin"
     os.link(outside, path)  # what a compromised converter could leave at its output path
 
-    assert storage.store_file(path, key) == (22, hashlib.sha256(b"another tenant's bytes").hexdigest())
+    with pytest.raises(storage.UnsafeFile):
+        storage.store_file(path, key)
 
-    final = storage.local_path(key)
-    assert final.read_bytes() == b"another tenant's bytes"
-    assert final.stat().st_ino != outside.stat().st_ino
-    assert final.stat().st_nlink == 1
+    assert not storage.local_path(key).exists()
     assert outside.read_bytes() == b"another tenant's bytes"  # untouched
+
+
+def test_a_file_swapped_between_the_checks_and_the_rename_is_undone(work, key, monkeypatch):
+    path = written(work, b"checked bytes")
+    secret = written(work, b"secret", "secret.bin")
+    real_publish = storage._publish
+
+    def swap_then_publish(tmp: Path, final: Path) -> None:
+        tmp.unlink()
+        tmp.symlink_to(secret)  # after the checks on the open file, before the rename by name
+        real_publish(tmp, final)
+
+    monkeypatch.setattr(storage, "_publish", swap_then_publish)
+    with pytest.raises(storage.UnsafeFile, match="swapped"):
+        storage.store_file(path, key)
+    final = storage.local_path(key)
+    assert not final.exists() and not final.is_symlink()
+    assert secret.read_bytes() == b"secret"
+
+
+def test_new_directories_of_a_key_are_made_durable_in_their_parents(work, key, monkeypatch):
+    synced: list[Path] = []
+    real_fsync_dir = storage._fsync_dir
+
+    def fsync_dir(directory: Path) -> None:
+        synced.append(directory)
+        real_fsync_dir(directory)
+
+    monkeypatch.setattr(storage, "_fsync_dir", fsync_dir)
+    storage.store_file(written(work, b"x"), key)
+    final = storage.local_path(key)
+    org_dir, file_dir = final.parent.parent, final.parent
+    media = Path(settings.MEDIA_ROOT)
+    # each new entry in the directory holding it, then the file's own entry
+    assert synced == [media, org_dir, file_dir] or synced == [org_dir, file_dir]
+    synced.clear()
+    storage.store_file(written(work, b"y", "second.bin"), key.replace("out.bin", "second.bin"))
+    assert synced == [file_dir]  # nothing new to make durable but the file's entry
 
 
 def test_a_symlink_at_the_output_path_is_refused_not_followed(work, key):
@@ -84,7 +120,7 @@ def test_a_symlink_at_the_output_path_is_refused_not_followed(work, key):
     path = work / "out.bin"
     path.symlink_to(target)
 
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(storage.UnsafeFile) as raised:
         storage.store_file(path, key)
 
     assert raised.value.errno == errno.ELOOP
@@ -95,7 +131,7 @@ def test_a_symlink_at_the_output_path_is_refused_not_followed(work, key):
 @pytest.mark.parametrize("make", [Path.mkdir, os.mkfifo], ids=["directory", "fifo"])
 def test_a_directory_or_a_fifo_at_the_output_path_is_refused_without_waiting(work, key, make):
     make(work / "out.bin")
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(storage.UnsafeFile) as raised:
         storage.store_file(work / "out.bin", key)
     assert raised.value.errno == errno.EINVAL
     assert not storage.local_path(key).exists()
