@@ -531,7 +531,10 @@ def upload_move(*, actor: Identity, upload: Upload, dataset: Dataset | None, org
     where the caller is an admin (then the dataset, if named, is in the target)."""
     target_org = organization or actor.org
     with transaction.atomic():
-        locked = Upload.objects.select_for_update().get(pk=upload.pk)
+        # NO KEY: the move changes no key, and a file committed meanwhile with this upload
+        # (a conversion's output: its foreign key is checked with FOR KEY SHARE) must not wait
+        # for it; waiting, it held the usage counter the move needs next (a deadlock).
+        locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
         files = StoredFile.objects.filter(upload=locked)
         if target_org.pk != actor.org.pk:
             size = sum(f.size or 0 for f in files)

@@ -512,3 +512,52 @@ class TestIsolation:
         response = outsider.client().put(f"/upload/{body['id']}/move", {"organization_id": member.org.pk}, format="json")
         assert_error(response, 404, "NOT_FOUND")
         assert Upload.objects.get(pk=body["id"]).organization_id == outsider.org.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_does_not_block_a_file_being_added_to_the_upload(member, monkeypatch):
+    # upload_move locks the upload row FOR NO KEY UPDATE: a transaction committing a file that
+    # points at the upload (a conversion's output: its deferred foreign key is checked with
+    # FOR KEY SHARE at COMMIT) goes ahead instead of waiting for the move. With FOR UPDATE it
+    # waited, and could deadlock with the move over the storage-usage counter row.
+    import threading
+
+    from django.db import connection, connections
+
+    from uploads import services as upload_services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    body = data_of(post_upload(member.client(), THREE[:1]), 201)
+    locked, release, answers = threading.Event(), threading.Event(), []
+    real_audit = upload_services.audit_record
+
+    def hold_the_move_open(**kwargs):
+        if kwargs.get("action") == "upload.move":  # inside the move's transaction, the upload locked
+            locked.set()
+            release.wait(10)
+        return real_audit(**kwargs)
+
+    monkeypatch.setattr(upload_services, "audit_record", hold_the_move_open)
+
+    def move() -> None:
+        try:
+            answers.append(member.client().put(f"/upload/{body['id']}/move", {"project": "Archive"}, format="json"))
+        finally:
+            connections.close_all()
+
+    mover = threading.Thread(target=move)
+    mover.start()
+    try:
+        assert locked.wait(10), "the move should be inside its transaction"
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        added = StoredFile(organization=member.org, upload_id=body["id"], name="output.txt", storage_key="k/output.txt")
+        added.save()  # autocommit: the foreign key to the upload is checked at this COMMIT
+    finally:
+        release.set()
+        mover.join(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    assert answers and answers[0].status_code == 200
+    assert StoredFile.objects.filter(pk=added.pk, upload_id=body["id"]).exists()
