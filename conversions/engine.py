@@ -31,6 +31,7 @@ from fileconvert.errors import PayloadTooLarge
 from fileconvert.names import storage_slug
 from uploads.models import StoredFile
 from uploads.processing import ProcessingFailed, local_copy
+from uploads.services import drop_bytes_unless_referenced
 
 logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.5
@@ -287,33 +288,15 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
         # The connection failed, perhaps at COMMIT: the finish may have committed without our
         # hearing it, and its row would then point at these bytes. They go only if a fresh
         # connection shows no row has them (the task is retried and sorts the job out).
-        _drop_unless_referenced(key)
+        drop_bytes_unless_referenced(key)
         raise
     except BaseException:
         storage.delete(key)
         raise
     if recorded is None:  # canceled meanwhile, or taken over: unless a takeover's row has our key
-        _drop_unless_referenced(key)
+        drop_bytes_unless_referenced(key)
         return "skipped"
     return "succeeded"
-
-
-def _drop_unless_referenced(key: str) -> None:
-    """Delete the stored bytes under ``key`` unless a file row has them; keep them when the
-    database cannot say (an unreferenced object costs space, a referenced one gone loses a
-    file)."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    try:
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()  # after a lost connection: a fresh one
-        elif connection.needs_rollback:
-            return  # the caller's transaction is broken: nothing can be read in it
-        referenced = StoredFile.objects.filter(storage_key=key).exists()
-    except (OperationalError, InterfaceError):
-        logger.warning("kept the bytes of an unknown finish", extra={"storage_key": key})
-        return
-    if not referenced:
-        storage.delete(key)
 
 
 def _inline_bounded(route: converters.Route, src: Path, size: int, options: dict[str, Any]) -> bool:

@@ -241,7 +241,7 @@ TEMPLATES: dict[str, Callable[[], bytes | None]] = {
 
 def has_template(fmt_id: str) -> bool:
     """Whether ``GET /api/formats/{fmt}/template`` can answer here (media ones need ffmpeg)."""
-    return fmt_id in TEMPLATES and (fmt_id not in templates.MEDIA_FORMATS or templates.media_available())
+    return fmt_id in TEMPLATES and (fmt_id not in templates.MEDIA_FORMATS or templates.media_available(fmt_id))
 
 
 def template(fmt: Format) -> tuple[bytes, str, str] | None:

@@ -11,6 +11,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -289,28 +290,34 @@ _MUXERS = {"mp3": "mp3", "ogg": "ogg", "flac": "flac", "m4a": "ipod", "mp4": "mp
 
 
 _made: dict[str, bytes] = {}
-_making = threading.Lock()
+_failed: dict[str, float] = {}  # format -> when its last run failed (time.monotonic)
+_making = {fmt: threading.Lock() for fmt in _MEDIA}
+RETRY_AFTER_SECONDS = 300
 
 
 def media(fmt: str) -> bytes | None:
     """One second of a 440 Hz tone (and a test pattern for video), or None without ffmpeg.
-    Made once per process: concurrent first requests wait for the one ffmpeg run (the
-    endpoint is public), and a failed run is not remembered (the next request tries again)."""
+    Made once per process: concurrent first requests of a format wait for its one ffmpeg run
+    (the endpoint is public; each format has its own lock), and a failed run is tried again
+    only RETRY_AFTER_SECONDS later, not by every request meanwhile."""
     if fmt in _made:
         return _made[fmt]
-    if not media_available():
+    if not media_available(fmt):
         return None
-    with _making:
-        if fmt not in _made:
+    with _making[fmt]:
+        if fmt not in _made and media_available(fmt):
             body = _encode(fmt)
             if body is None:
+                _failed[fmt] = time.monotonic()
                 return None
             _made[fmt] = body
-    return _made[fmt]
+    return _made.get(fmt)
 
 
-def media_available() -> bool:
-    return shutil.which("ffmpeg") is not None
+def media_available(fmt: str) -> bool:
+    """ffmpeg is here and ``fmt``'s last run did not fail recently."""
+    failed = _failed.get(fmt)
+    return shutil.which("ffmpeg") is not None and (failed is None or time.monotonic() - failed > RETRY_AFTER_SECONDS)
 
 
 def _encode(fmt: str) -> bytes | None:

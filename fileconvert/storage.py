@@ -112,10 +112,8 @@ def _durable_dirs(directory: Path) -> None:
         missing.append(directory)
         directory = directory.parent
     for new in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another writer: synced again here anyway
             new.mkdir()
-        except FileExistsError:  # made meanwhile by another writer, who makes it durable
-            continue
         _fsync_dir(new.parent)
 
 
@@ -449,21 +447,23 @@ class UnsafeFile(OSError):
 
 def store_file(path: Path, key: str, content_type: str = "application/octet-stream") -> tuple[int, str]:
     """Put a finished local file (a conversion's output, a thumbnail, an edited copy) into
-    storage under ``key``: (size, SHA-256). Durable before visible, as with the writers.
+    storage under ``key``: (size, SHA-256). Durable before visible, as with the writers
+    (decision 0015).
 
     On local storage on the same file system the file is moved, not copied: hashed, made
-    durable where it is, renamed to its key and its directory made durable. A gigabyte
-    video output is then never copied, and a small one skips the temporary file, the copy
-    and its second set of writes. The file at ``path`` is gone afterwards; the caller's
-    temporary directory is cleaned up either way. Another file system or S3: copied through
-    ``open_writer``.
+    durable where it is, renamed to a private name in ``.partial`` where it is checked, then
+    renamed to its key and its directory made durable. A gigabyte video output is then never
+    copied, and a small one skips the copy and its second set of writes. The file at ``path``
+    is gone afterwards; the caller's temporary directory is cleaned up either way. Another
+    file system (a bind mount: ``EXDEV``) or S3: copied through ``open_writer``.
 
     Only a regular file with one link is taken (``UnsafeFile`` otherwise): a symlink is
     refused, never followed (``O_NOFOLLOW``), a FIFO is opened without waiting for a writer
     and refused, and a hard link (which a compromised converter could make to another
     tenant's file) is refused rather than published. The checks are made on the open file;
-    the rename is by name, so the key is checked afterwards to hold that same file (a swap
-    in between is undone and refused before any row can point at the key).
+    the first rename is by name, so the private name is checked afterwards to hold that same
+    file with still one link (a swap, or a link made meanwhile, is undone there and refused).
+    The key itself is only ever replaced by the checked file, never unlinked by name.
     """
     try:
         # O_NONBLOCK: a FIFO planted there is opened without waiting for a writer, then refused.
@@ -481,28 +481,37 @@ def store_file(path: Path, key: str, content_type: str = "application/octet-stre
             size, digest = _digest_of(fh)
             os.fchmod(fd, 0o600)  # as private as the writers' temporary files
             os.fsync(fd)
-            final = local_path(key)
+            private = _partial_path()
             try:
-                _publish(Path(path), final)
+                os.replace(path, private)
             except OSError as exc:
-                if exc.errno != errno.EXDEV:  # a mount point under the media root: copy instead
+                private.unlink(missing_ok=True)
+                if exc.errno != errno.EXDEV:
                     raise
             else:
-                _same_file_or_undo(final, info)
+                try:
+                    _checked(private, fd, info)
+                    _publish(private, local_path(key))
+                except BaseException:
+                    _remove(private)
+                    raise
                 return size, digest
             fh.seek(0)
         return _copy_into(fh, key, content_type, info.st_size)
 
 
-def _same_file_or_undo(final: Path, info: os.stat_result) -> None:
-    moved = os.lstat(final)
-    if (moved.st_dev, moved.st_ino) == (info.st_dev, info.st_ino):
-        return
-    if stat.S_ISDIR(moved.st_mode):
-        shutil.rmtree(final, ignore_errors=True)
+def _checked(private: Path, fd: int, info: os.stat_result) -> None:
+    """``private`` holds the file opened as ``fd``, which still has one link."""
+    moved, now = os.lstat(private), os.fstat(fd)
+    if (moved.st_dev, moved.st_ino) != (info.st_dev, info.st_ino) or now.st_nlink != 1:
+        raise UnsafeFile(errno.EINVAL, "the file was swapped or linked while it was stored", str(private))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     else:
-        final.unlink(missing_ok=True)
-    raise UnsafeFile(errno.EINVAL, "the file was swapped while it was stored", str(final))
+        path.unlink(missing_ok=True)
 
 
 def _digest_of(fh: IO[bytes]) -> tuple[int, str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -33,7 +33,7 @@ from metadata.models import MetadataEdit
 from metadata.probe import probe_path
 from metadata.selectors import readable_copy
 from uploads.models import FileStatus, StoredFile, Visibility
-from uploads.services import quota_check, quota_lock, storage_key_for
+from uploads.services import drop_bytes_unless_referenced, quota_check, quota_lock, storage_key_for
 from uploads.signals import file_activated, file_content_changed, send_on_commit
 from uploads.sniff import sniff
 
@@ -190,6 +190,9 @@ def _store_version(
             )
             transaction.on_commit(lambda: _delete_quietly(old_key))
             send_on_commit(file_content_changed, file_id=locked.pk, organization_id=locked.organization_id, sha256=written.sha256)
+    except (OperationalError, InterfaceError):
+        drop_bytes_unless_referenced(key)  # the COMMIT may have gone through unheard (SECURITY F6)
+        raise
     except BaseException:
         _delete_quietly(key)
         raise
@@ -265,6 +268,9 @@ def _store_copy(actor: Identity, source: StoredFile, written: _Written, ops: dic
             )
             if copy.status == FileStatus.ACTIVE:
                 send_on_commit(file_activated, file_id=copy.pk, organization_id=copy.organization_id)
+    except (OperationalError, InterfaceError):
+        drop_bytes_unless_referenced(key)  # the COMMIT may have gone through unheard (SECURITY F6)
+        raise
     except BaseException:
         _delete_quietly(key)
         raise

@@ -196,6 +196,7 @@ def _analyse(stored: StoredFile) -> dict[str, Any]:
                 thumbnail_key = thumb_key
             except storage.UnsafeFile:  # not a plain file where the thumbnail should be: none, not a failure
                 logger.warning("thumbnail refused", extra={"file_id": stored.pk})
+                storage.delete(thumb_key)  # nor an older one, which nothing would point at any more
         if detected.kind == "eml" and stored.parent_id is None:
             with open(path, "rb") as fh:
                 metadata["email"] = _expand_email(stored, fh, size)

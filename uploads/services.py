@@ -18,7 +18,7 @@ from typing import IO, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -537,10 +537,13 @@ def upload_move(*, actor: Identity, upload: Upload, dataset: Dataset | None, org
         locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
         files = StoredFile.objects.filter(upload=locked)
         if target_org.pk != actor.org.pk:
-            size = sum(f.size or 0 for f in files)
-            count = files.count()
-            quota_check(org=quota_lock(target_org.pk), incoming_bytes=size, incoming_files=count)
-            ids = list(files.values_list("pk", flat=True))
+            # One read: what is counted against the quota is exactly what is moved (a file
+            # committed into the upload meanwhile is neither; the lock does not stop it).
+            rows = list(files.values_list("pk", "size"))
+            ids = [pk for pk, _size in rows]
+            quota_check(
+                org=quota_lock(target_org.pk), incoming_bytes=sum(size or 0 for _pk, size in rows), incoming_files=len(rows)
+            )
             children = StoredFile.objects.filter(parent_id__in=ids).exclude(upload=locked)
             StoredFile.objects.filter(pk__in=ids).update(organization=target_org, dataset=dataset)
             children.update(organization=target_org)
@@ -555,6 +558,25 @@ def upload_move(*, actor: Identity, upload: Upload, dataset: Dataset | None, org
         if target_org.pk != actor.org.pk:
             audit_record(org=target_org, actor=actor, action="upload.move_in", target=locked, details=details)
     return locked
+
+
+def drop_bytes_unless_referenced(key: str) -> None:
+    """Delete the stored bytes under ``key`` unless a file row has them; keep them when the
+    database cannot say (an unreferenced object costs space, a referenced one gone loses a
+    file). For a write whose connection was lost, perhaps at COMMIT, so that whether its row
+    exists is unknown (SECURITY F6): a conversion's finish, a metadata edit."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()  # after a lost connection: a fresh one
+        elif connection.needs_rollback:
+            return  # the caller's transaction is broken: nothing can be read in it
+        referenced = StoredFile.objects.filter(storage_key=key).exists()
+    except (OperationalError, InterfaceError):
+        logger.warning("kept the bytes of an unknown write", extra={"storage_key": key})
+        return
+    if not referenced:
+        storage.delete(key)
 
 
 def file_reprocess_if_stuck(*, older_than: timedelta = timedelta(minutes=15)) -> int:

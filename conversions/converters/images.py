@@ -137,6 +137,16 @@ def save_kwargs(target: str, options: dict[str, Any], exif: bytes | None, icc: b
     return kwargs
 
 
+def count_frame(decoded: int, image: Any, ctx: Context) -> int:
+    """Pixels decoded so far with the frame ``image`` is at (its own size: a TIFF's pages
+    differ), checked before it is decoded: all frames together may decode to at most
+    FRAMES_PIXEL_FACTOR x MAX_IMAGE_PIXELS, each being kept in memory until the save."""
+    decoded += image.width * image.height
+    if decoded > ctx.max_image_pixels * FRAMES_PIXEL_FACTOR:
+        raise ConversionFailed("The image's frames are too large together.", "IMAGE_TOO_LARGE")
+    return decoded
+
+
 def clean_exif(image: Any) -> bytes | None:
     """EXIF to carry over, with the orientation reset (the pixels are already upright)."""
     try:
@@ -190,10 +200,7 @@ class ImageConverter(Converter):
                     frames, durations, decoded = [], [], 0
                     for index in range(n_frames):
                         image.seek(index)
-                        # Each frame's own size (a TIFF's pages differ), before it is decoded.
-                        decoded += image.width * image.height
-                        if decoded > ctx.max_image_pixels * FRAMES_PIXEL_FACTOR:
-                            raise ConversionFailed(f"The image's {n_frames} frames are too large together.", "IMAGE_TOO_LARGE")
+                        decoded = count_frame(decoded, image, ctx)
                         frames.append(prepare_frame(image.copy(), target, options, box))
                         durations.append(image.info.get("duration", 100))
                         ctx.progress(index + 1, n_frames + 1)
@@ -233,10 +240,11 @@ class ImageToPdf(Converter):
     def convert(self, src: Path, source: str, dst: Path, target: str, options: dict[str, Any], ctx: Context) -> dict[str, Any]:
         image = open_image(src, ctx, source)
         with image:
-            pages = []
+            pages, decoded = [], 0
             count = getattr(image, "n_frames", 1)
             for index in range(count):
                 image.seek(index)
+                decoded = count_frame(decoded, image, ctx)
                 pages.append(prepare_frame(image.copy(), "jpeg", options, None))
                 ctx.progress(index + 1, count + 1)
             title = ctx.title_for(src)

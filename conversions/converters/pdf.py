@@ -3,6 +3,7 @@ built-in decompression limits; the sandbox adds the wall clock and memory cap)."
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def _render(
     width, height = page.get_size()
     if width * scale * height * scale > ctx.max_image_pixels:
         raise ConversionFailed("The rendered page would be too large; lower the dpi.", "IMAGE_TOO_LARGE")
-    if target == "webp" and max(width, height) * scale > WEBP_MAX_SIDE:
+    if target == "webp" and math.ceil(max(width, height) * scale) > WEBP_MAX_SIDE:  # pdfium rounds up
         raise ConversionFailed(f"WebP holds at most {WEBP_MAX_SIDE} pixels a side; lower the dpi.", "IMAGE_TOO_LARGE")
     image = page.render(scale=scale).to_pil()
     ctx.progress(done * 2 + 1, total * 2)

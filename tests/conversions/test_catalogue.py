@@ -116,20 +116,30 @@ def test_without_ffmpeg_the_media_templates_are_404(monkeypatch):
     real_which = shutil.which
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "ffmpeg" else real_which(name, *a, **k))
     monkeypatch.setattr(templates, "_made", {})
+    monkeypatch.setattr(templates, "_failed", {})
     assert_error(APIClient().get("/api/formats/mp3/template"), 404, "NO_TEMPLATE")
     assert data_of(APIClient().get("/api/formats/mp3"))["template"] is False  # and the catalogue says so
     assert data_of(APIClient().get("/api/formats/docx"))["template"] is True
 
 
-def test_a_failed_media_template_is_not_remembered(monkeypatch):
+def test_a_failed_media_template_is_tried_again_later_not_by_every_request(monkeypatch):
     if not samples.HAS_FFMPEG:
         pytest.skip("ffmpeg is not installed")
     monkeypatch.setattr(templates, "_made", {})
-    real_encode = templates._encode
-    monkeypatch.setattr(templates, "_encode", lambda fmt: None)
-    assert_error(APIClient().get("/api/formats/ogg/template"), 404, "NO_TEMPLATE")
+    monkeypatch.setattr(templates, "_failed", {})
+    real_encode, runs = templates._encode, []
+
+    def failing(fmt):
+        runs.append(fmt)
+
+    monkeypatch.setattr(templates, "_encode", failing)
+    for _ in range(3):
+        assert_error(APIClient().get("/api/formats/ogg/template"), 404, "NO_TEMPLATE")
+    assert runs == ["ogg"]  # one failed run, then 404 without running ffmpeg again
+    assert data_of(APIClient().get("/api/formats/ogg"))["template"] is False
     monkeypatch.setattr(templates, "_encode", real_encode)
-    assert APIClient().get("/api/formats/ogg/template").status_code == 200  # tried again, not a cached failure
+    monkeypatch.setattr(templates, "RETRY_AFTER_SECONDS", -1)  # later: tried again
+    assert APIClient().get("/api/formats/ogg/template").status_code == 200
 
 
 def test_metadata_help():

@@ -77,21 +77,30 @@ def test_a_file_with_another_link_is_refused_not_published(work, key):
     assert outside.read_bytes() == b"another tenant's bytes"  # untouched
 
 
-def test_a_file_swapped_between_the_checks_and_the_rename_is_undone(work, key, monkeypatch):
+@pytest.mark.parametrize("meddle", ["swap", "link"])
+def test_a_file_swapped_or_linked_between_the_checks_and_the_rename_is_refused(work, key, monkeypatch, meddle):
     path = written(work, b"checked bytes")
     secret = written(work, b"secret", "secret.bin")
-    real_publish = storage._publish
+    existing = storage.local_path(key)
+    existing.parent.mkdir(parents=True, exist_ok=True)
+    existing.write_bytes(b"what the key held before")  # e.g. a thumbnail made again
+    real_partial_path = storage._partial_path
 
-    def swap_then_publish(tmp: Path, final: Path) -> None:
-        tmp.unlink()
-        tmp.symlink_to(secret)  # after the checks on the open file, before the rename by name
-        real_publish(tmp, final)
+    def meddle_then_partial_path() -> Path:
+        # after the checks on the open file, just before the rename by name
+        if meddle == "swap":
+            path.unlink()
+            path.symlink_to(secret)
+        else:
+            os.link(path, work / "kept-link.bin")
+        return real_partial_path()
 
-    monkeypatch.setattr(storage, "_publish", swap_then_publish)
-    with pytest.raises(storage.UnsafeFile, match="swapped"):
+    monkeypatch.setattr(storage, "_partial_path", meddle_then_partial_path)
+    before = partial_names()
+    with pytest.raises(storage.UnsafeFile, match="swapped or linked"):
         storage.store_file(path, key)
-    final = storage.local_path(key)
-    assert not final.exists() and not final.is_symlink()
+    assert existing.read_bytes() == b"what the key held before"  # the key is never unlinked by name
+    assert partial_names() == before  # the private name is cleaned up
     assert secret.read_bytes() == b"secret"
 
 
@@ -163,22 +172,22 @@ def test_a_file_on_another_file_system_is_copied_through_the_writer(monkeypatch,
     assert writers == ["DirectWriter"]  # a large body goes through O_DIRECT as an upload's does
 
 
-def test_a_mount_point_under_the_media_root_falls_back_to_a_copy(work, monkeypatch, key):
+def test_a_bind_mounted_work_directory_falls_back_to_a_copy(work, monkeypatch, key):
+    # Same device number, yet rename(2) refuses across mount points (EXDEV): copied instead.
     data = b"across a mount"
     path = written(work, data)
-    real_publish = storage._publish
-    calls: list[Path] = []
+    real_replace = os.replace
 
-    def publish(tmp: Path, final: Path) -> None:
-        calls.append(tmp)
-        if tmp == path:  # the rename of the move: as os.replace fails across file systems
+    def replace(src, dst):
+        if Path(src) == path:
             raise OSError(errno.EXDEV, "Invalid cross-device link")
-        real_publish(tmp, final)
+        return real_replace(src, dst)
 
-    monkeypatch.setattr(storage, "_publish", publish)
+    monkeypatch.setattr(storage.os, "replace", replace)
+    before = partial_names()
     assert storage.store_file(path, key) == (len(data), hashlib.sha256(data).hexdigest())
     assert storage.local_path(key).read_bytes() == data
-    assert len(calls) == 2  # the refused move, then the copy's own temporary file
+    assert partial_names() == before and path.exists()  # copied from the open file; the source is the caller's
 
 
 def test_another_rename_failure_is_raised_and_stores_nothing(work, monkeypatch, key):
@@ -188,11 +197,12 @@ def test_another_rename_failure_is_raised_and_stores_nothing(work, monkeypatch, 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(storage, "_publish", publish)
+    before = partial_names()
     with pytest.raises(OSError) as raised:
         storage.store_file(path, key)
     assert raised.value.errno == errno.ENOSPC
     assert not storage.local_path(key).exists()
-    assert path.exists()  # left for the caller's temporary directory
+    assert partial_names() == before  # nothing left under a private name either
 
 
 def test_on_s3_the_file_is_uploaded(work, s3_storage, key):  # noqa: F811

@@ -112,3 +112,32 @@ def test_too_large_for_editing_is_422(member, stored_file, settings):
     settings.FILECONVERT = {**settings.FILECONVERT, "METADATA_MAX_EDIT_BYTES": 100}
     body = assert_error(member.client().post(url(f), {"strip_all": True}, format="json"), 422, "FILE_TOO_LARGE")
     assert body["details"]["max_bytes"] == 100
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("committed", [True, False])
+def test_a_connection_lost_around_the_edits_commit_keeps_exactly_the_referenced_bytes(
+    member, stored_file, monkeypatch, committed
+):
+    # SECURITY F6 for metadata edits: after an OperationalError the new bytes go only if no
+    # row has them (the COMMIT may have gone through unheard).
+    from django.db import OperationalError, transaction
+
+    f = stored_file(member, s.jpeg_bytes(), "a.jpg")
+
+    def fail(*_args, **_kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    if committed:  # the transaction committed, then the error: as a reply lost after COMMIT
+        monkeypatch.setattr(services, "send_on_commit", lambda *a, **k: transaction.on_commit(fail))
+    else:  # inside the transaction: rolled back
+        monkeypatch.setattr(services, "_record_edit", fail)
+    client = member.client()
+    client.raise_request_exception = False
+    assert client.post(url(f), {"strip_all": True}, format="json").status_code >= 500
+    row = StoredFile.objects.get(pk=f.pk)
+    stored = [p for p in media_paths_mentioning(f.pk) if "thumbnail" not in p]
+    if committed:
+        assert row.storage_key != f.storage_key and stored_bytes(row.storage_key) is not None
+    else:
+        assert row.storage_key == f.storage_key and len(stored) == 1 and stored[0].endswith(f.storage_key)
