@@ -30,16 +30,21 @@ def _reader(path: Path) -> Any:
 
 
 class PdfToImage(Converter):
-    """Pages to images: one page gives one image; several give a ZIP of ``page-001.png``…
-    (stored, not deflated again: PNG, JPEG and WebP are compressed already), written page by
-    page so memory holds one rendered page whatever the count."""
+    """Pages to images: one page gives one image; several give a multi-page TIFF, or a ZIP of
+    ``page-001.png``… (stored, not deflated again: PNG, JPEG and WebP are compressed
+    already). Written page by page, so memory holds one rendered page whatever the count."""
 
     name = "pdfium-render"
     sources = ("pdf",)
-    targets = ("png", "jpeg", "webp")
+    targets = ("png", "jpeg", "webp", "tiff")
     modules = ("pypdfium2", "PIL")
     options = (
-        Option("pages", "pages", None, help='Pages to render, e.g. "1-3,5" (default: all; more than one page gives a ZIP).'),
+        Option(
+            "pages",
+            "pages",
+            None,
+            help='Pages to render, e.g. "1-3,5" (default: all; several pages give a multi-page TIFF, or a ZIP of images).',
+        ),
         Option("page", "int", None, 1, 100000, help="One page to render (1 = first); `pages` takes precedence."),
         Option("dpi", "int", 150, 36, 600, help="Rendering resolution."),
         Option("quality", "int", 85, 1, 100, help="JPEG and WebP quality."),
@@ -73,6 +78,16 @@ class PdfToImage(Converter):
             if len(selected) == 1:
                 width, height = _render(document[selected[0]], scale, target, quality, dst, ctx, 0, 1)
                 return {"width": width, "height": height, "page": selected[0] + 1, "pages": count}
+            if target == "tiff":  # one file of pages, appended one at a time
+                from PIL import TiffImagePlugin
+
+                sizes = []
+                with TiffImagePlugin.AppendingTiffWriter(str(dst), True) as tiff:
+                    for done, index in enumerate(selected):
+                        sizes.append(_render(document[index], scale, target, quality, tiff, ctx, done, len(selected)))
+                        tiff.newFrame()
+                width, height = sizes[0]
+                return {"pages": count, "rendered": len(selected), "width": width, "height": height}
             digits = max(3, len(str(max(selected) + 1)))
             extension = "jpg" if target == "jpeg" else target
             sizes = []
@@ -94,7 +109,7 @@ WEBP_MAX_SIDE = 16383  # the format's own limit
 
 
 def _render(
-    page: Any, scale: float, target: str, quality: int, dst: Path, ctx: Context, done: int, total: int
+    page: Any, scale: float, target: str, quality: int, dst: Path | Any, ctx: Context, done: int, total: int
 ) -> tuple[int, int]:
     """Render one page to ``dst``; progress counts rendering and saving of each page."""
     width, height = page.get_size()
@@ -108,6 +123,8 @@ def _render(
         image.convert("RGB").save(dst, "JPEG", quality=quality)
     elif target == "webp":
         image.save(dst, "WEBP", quality=quality, method=4)
+    elif target == "tiff":
+        image.save(dst, "TIFF", compression="tiff_deflate")
     else:
         image.save(dst, "PNG")
     ctx.progress(done * 2 + 2, total * 2)

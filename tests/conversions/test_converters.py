@@ -237,6 +237,23 @@ def test_pdf_pages_selects_some_pages_as_jpeg(tmp_path):
     assert facts["rendered"] == 2 and facts["pages"] == 4
 
 
+def test_pdf_pages_to_one_multi_page_tiff(tmp_path):
+    pdf = samples.pdf_bytes(pages=3, size=(200, 300), texts=["Alpha", "Bravo", "Charlie"])
+    out, facts, progress = convert(tmp_path, pdf, "pdf", "tiff", dpi=72)
+    image = Image.open(io.BytesIO(out))
+    assert image.format == "TIFF" and image.n_frames == 3 and "archive" not in facts
+    assert facts["rendered"] == 3 and progress[-1] == 100
+    pages = []
+    for index in range(3):
+        image.seek(index)
+        assert image.size == (200, 300)
+        pages.append(image.convert("RGB").tobytes())
+    assert len(set(pages)) == 3  # three different pages, in order
+    alone, _, _ = convert(tmp_path, pdf, "pdf", "tiff", dpi=72, pages="2")
+    assert Image.open(io.BytesIO(alone)).n_frames == 1
+    assert Image.open(io.BytesIO(alone)).convert("RGB").tobytes() == pages[1]
+
+
 def test_pages_asked_for_twice_are_rendered_once(tmp_path):
     import zipfile
 
