@@ -20,7 +20,6 @@ import fcntl
 import hashlib
 import mmap
 import os
-import shutil
 import stat
 import tempfile
 import threading
@@ -493,7 +492,7 @@ def store_file(path: Path, key: str, content_type: str = "application/octet-stre
                     _checked(private, fd, info)
                     _publish(private, local_path(key))
                 except BaseException:
-                    _remove(private)
+                    private.unlink(missing_ok=True)  # a file or a link: a directory cannot replace it
                     raise
                 return size, digest
             fh.seek(0)
@@ -505,13 +504,6 @@ def _checked(private: Path, fd: int, info: os.stat_result) -> None:
     moved, now = os.lstat(private), os.fstat(fd)
     if (moved.st_dev, moved.st_ino) != (info.st_dev, info.st_ino) or now.st_nlink != 1:
         raise UnsafeFile(errno.EINVAL, "the file was swapped or linked while it was stored", str(private))
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _digest_of(fh: IO[bytes]) -> tuple[int, str]:

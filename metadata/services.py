@@ -8,9 +8,9 @@ row, and after commit deletes the old object and sends ``file_content_changed``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -53,10 +53,10 @@ class EditOutcome:
 class _Written:
     path: Path
     size: int
-    sha256: str
     mime: str
     kind: str
     report: dict[str, Any]
+    sha256: str = ""  # of the bytes as stored (``_upload``: storage.store_file hashes them as it stores)
 
 
 def _conf(name: str) -> Any:
@@ -123,25 +123,22 @@ def _run_editor(kind: str, src: Path, work: Path, ops: dict[str, Any]) -> _Writt
         raise Unprocessable("The file could not be edited.", code="UNREADABLE_CONTENT") from None
     if "error" in payload:
         raise Unprocessable(payload["error"]["message"], code=payload["error"]["code"])
-    digest = hashlib.sha256()
-    size = 0
     with open(dst, "rb") as fh:
-        while chunk := fh.read(storage.READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+        size = os.fstat(fh.fileno()).st_size
         detected = sniff(fh, f"x.{kind}")
-    return _Written(dst, size, digest.hexdigest(), detected.mime, detected.kind, payload["report"])
+    return _Written(dst, size, detected.mime, detected.kind, payload["report"])
 
 
 def _upload(written: _Written, key: str) -> None:
-    """The edited file into storage under ``key`` (moved on local disk, storage.store_file);
-    the bytes stored must be the ones hashed when the editor finished. The caller deletes
-    ``key`` if this raises."""
+    """The edited file into storage under ``key`` (moved on local disk, storage.store_file,
+    which hashes it as it stores: ``written.sha256``); it must still be the size it was when
+    the editor finished, which the quota was checked on. The caller deletes ``key`` if this
+    raises."""
     try:
-        stored = storage.store_file(written.path, key, written.mime)
+        size, written.sha256 = storage.store_file(written.path, key, written.mime)
     except storage.UnsafeFile:
         raise Unprocessable("The editor's output was not a plain file; it was refused.", code="UNREADABLE_CONTENT") from None
-    if stored != (written.size, written.sha256):
+    if size != written.size:
         raise Unprocessable("The edited file changed before it was stored.", code="UNREADABLE_CONTENT")
 
 

@@ -116,15 +116,17 @@ class Option:
             return text
         if kind == "pages":
             spec = text.replace(" ", "")
-            if not _PAGES.match(text) or not all(_range_ok(part) for part in spec.split(",")):
+            if not _PAGES.match(text) or not all(_page_range(part) for part in spec.split(",")):
                 raise OptionInvalid(self.name, 'must be page numbers from 1 and ascending ranges such as "1-3,5"')
             return spec
         return text
 
 
-def _range_ok(part: str) -> bool:
+def _page_range(part: str) -> tuple[int, int] | None:
+    """``"2-4"`` -> (2, 4), ``"3"`` -> (3, 3); None unless 1 <= start <= end."""
     first, _, last = part.partition("-")
-    return 1 <= int(first) <= int(last or first)
+    start, end = int(first), int(last or first)
+    return (start, end) if 1 <= start <= end else None
 
 
 def parse_pages(spec: str | None, count: int) -> list[int]:
@@ -133,10 +135,10 @@ def parse_pages(spec: str | None, count: int) -> list[int]:
         return list(range(count))
     pages: list[int] = []
     for part in spec.split(","):
-        first, _, last = part.partition("-")
-        start, end = int(first), int(last or first)
-        if start < 1 or end < start:
+        bounds = _page_range(part)
+        if bounds is None:
             raise ConversionFailed(f"Page range {part!r} is invalid.", "INVALID_PAGES")
+        start, end = bounds
         if end > count:
             raise ConversionFailed(f"Page {end} does not exist (the document has {count}).", "INVALID_PAGES")
         pages.extend(range(start - 1, end))

@@ -93,6 +93,17 @@ def _records(data: Any) -> list[Any]:
 # --- readers -----------------------------------------------------------------------------
 
 
+# Progress is reported every this many rows (a report is cheap, but not free).
+EVERY = 1000
+Progress = Callable[[float], None] | None
+
+
+def _read_so_far(fh: io.TextIOWrapper) -> float:
+    """How far into its file a text handle has read (0..1), from the binary position."""
+    size = os.fstat(fh.fileno()).st_size or 1
+    return min(fh.buffer.tell() / size, 1.0)
+
+
 def _delimiter(options: dict[str, Any], fmt: str) -> str:
     """One character, checked at submit (``Option`` type ``char``); ``\\t`` as jobs queued
     before that check stored it."""
@@ -111,17 +122,6 @@ def read_delimited(path: Path, fmt: str, options: dict[str, Any], progress: Prog
             if progress and done % EVERY == 0:
                 progress(_read_so_far(fh))
     return rows
-
-
-# Progress is reported every this many rows (a report is cheap, but not free).
-EVERY = 1000
-Progress = Callable[[float], None] | None
-
-
-def _read_so_far(fh: io.TextIOWrapper) -> float:
-    """How far into its file a text handle has read (0..1), from the binary position."""
-    size = os.fstat(fh.fileno()).st_size or 1
-    return min(fh.buffer.tell() / size, 1.0)
 
 
 def read_xlsx(path: Path, options: dict[str, Any], progress: Progress = None) -> list[dict[str, Any]]:
