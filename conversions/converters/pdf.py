@@ -31,12 +31,13 @@ def _reader(path: Path) -> Any:
 
 class PdfToImage(Converter):
     """Pages to images: one page gives one image; several give a multi-page TIFF, or a ZIP of
-    ``page-001.png``… (stored, not deflated again: PNG, JPEG and WebP are compressed
-    already). Written page by page, so memory holds one rendered page whatever the count."""
+    ``page-001.png``… (stored, not deflated again: PNG, JPEG, WebP and GIF are compressed
+    already; BMP, which is not, is deflated). Written page by page, so memory holds one
+    rendered page whatever the count."""
 
     name = "pdfium-render"
     sources = ("pdf",)
-    targets = ("png", "jpeg", "webp", "tiff")
+    targets = ("png", "jpeg", "webp", "tiff", "gif", "bmp")
     modules = ("pypdfium2", "PIL")
     options = (
         Option(
@@ -49,6 +50,10 @@ class PdfToImage(Converter):
         Option("dpi", "int", 150, 36, 600, help="Rendering resolution."),
         Option("quality", "int", 85, 1, 100, help="JPEG and WebP quality."),
     )
+
+    def options_for(self, source: str, target: str) -> tuple[Option, ...]:
+        # Quality means something to the lossy targets only.
+        return self.options if target in ("jpeg", "webp") else tuple(o for o in self.options if o.name != "quality")
 
     def convert(self, src: Path, source: str, dst: Path, target: str, options: dict[str, Any], ctx: Context) -> dict[str, Any]:
         import pypdfium2 as pdfium
@@ -91,7 +96,8 @@ class PdfToImage(Converter):
             digits = max(3, len(str(max(selected) + 1)))
             extension = "jpg" if target == "jpeg" else target
             sizes = []
-            with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as archive:
+            packing = zipfile.ZIP_DEFLATED if target in UNCOMPRESSED else zipfile.ZIP_STORED
+            with zipfile.ZipFile(dst, "w", packing) as archive:
                 for done, index in enumerate(selected):
                     page_path = ctx.workdir / f"render-page.{extension}"
                     sizes.append(_render(document[index], scale, target, quality, page_path, ctx, done, len(selected)))
@@ -106,6 +112,7 @@ class PdfToImage(Converter):
 # A bound on one job's output: a 5,000-page PDF at 150 dpi would be gigabytes of images.
 MAX_RENDERED_PAGES = 500
 WEBP_MAX_SIDE = 16383  # the format's own limit
+UNCOMPRESSED = {"bmp"}  # deflated in a ZIP of pages; the other formats are compressed already
 
 
 def _render(
@@ -125,6 +132,10 @@ def _render(
         image.save(dst, "WEBP", quality=quality, method=4)
     elif target == "tiff":
         image.save(dst, "TIFF", compression="tiff_deflate")
+    elif target == "gif":  # 256 colours, an adaptive palette per page (text stays sharp, gradients band)
+        image.convert("RGB").save(dst, "GIF")
+    elif target == "bmp":
+        image.convert("RGB").save(dst, "BMP")
     else:
         image.save(dst, "PNG")
     ctx.progress(done * 2 + 2, total * 2)

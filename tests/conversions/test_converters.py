@@ -254,6 +254,38 @@ def test_pdf_pages_to_one_multi_page_tiff(tmp_path):
     assert Image.open(io.BytesIO(alone)).convert("RGB").tobytes() == pages[1]
 
 
+@pytest.mark.parametrize(("target", "pil_format"), [("gif", "GIF"), ("bmp", "BMP")])
+def test_pdf_page_to_gif_or_bmp(tmp_path, target, pil_format):
+    pdf = samples.pdf_bytes(pages=2, size=(200, 300), texts=["Alpha", "Bravo"])
+    out, facts, _ = convert(tmp_path, pdf, "pdf", target, page=2, dpi=144)
+    image = reopen(out)
+    assert (image.format, image.size) == (pil_format, (400, 600))
+    assert facts == {"width": 400, "height": 600, "page": 2, "pages": 2}
+    # the same pixels as the PNG of that page, but for GIF's 256-colour palette
+    png = reopen(convert(tmp_path, pdf, "pdf", "png", page=2, dpi=144)[0]).convert("RGB")
+    if target == "bmp":
+        assert image.convert("RGB").tobytes() == png.tobytes()
+    else:
+        assert image.mode == "P" and len(image.getcolors(256) or []) <= 256
+        assert image.convert("RGB").getextrema() == png.getextrema()  # black text on white survives the palette
+
+
+def test_pdf_pages_to_gif_and_bmp_come_as_a_zip(tmp_path):
+    import zipfile
+
+    pdf = samples.pdf_bytes(pages=3, size=(120, 160), texts=["Alpha", "Bravo", "Charlie"])
+    for target, packing in (("gif", zipfile.ZIP_STORED), ("bmp", zipfile.ZIP_DEFLATED)):  # BMP is not compressed
+        out, facts, progress = convert(tmp_path, pdf, "pdf", target, dpi=72)
+        assert facts == {"archive": "zip", "pages": 3, "rendered": 3, "width": 120, "height": 160}
+        with zipfile.ZipFile(io.BytesIO(out)) as archive:
+            assert archive.namelist() == [f"page-00{n}.{target}" for n in (1, 2, 3)]
+            assert {i.compress_type for i in archive.infolist()} == {packing}
+            pages = [reopen(archive.read(name)) for name in archive.namelist()]
+        assert {(p.format, p.size) for p in pages} == {(target.upper(), (120, 160))}
+        assert len({p.convert("RGB").tobytes() for p in pages}) == 3
+        assert progress[-1] == 100
+
+
 def test_pages_asked_for_twice_are_rendered_once(tmp_path):
     import zipfile
 
@@ -617,6 +649,18 @@ def test_plain_text_to_pdf_keeps_every_line_and_unicode(tmp_path):
     # Text is a chainable source now: text -> PDF -> PNG is offered as one job.
     assert [s.target for s in converters.route_for("text", "png").steps] == ["pdf", "png"]
     assert not list(tmp_path.glob("lo-profile-*")), "the throw-away profile must be removed"
+
+
+@needs_soffice
+@pytest.mark.slow
+def test_docx_reaches_bmp_through_pdf(tmp_path):
+    docx = samples.docx_bytes("Quarterly numbers", paragraphs=3)
+    assert [s.target for s in converters.route_for("docx", "bmp").steps] == ["pdf", "bmp"]
+    out, facts, progress = convert(tmp_path, docx, "docx", "bmp", dpi=36)
+    image = reopen(out)
+    assert image.format == "BMP" and facts["page"] == 1 and image.size == (facts["width"], facts["height"])
+    assert image.convert("L").getextrema()[0] < 128  # some text was drawn on the white page
+    assert progress[-1] == 100
 
 
 @needs_soffice

@@ -175,6 +175,7 @@ class TestOneShot:
             ("pdf", "a.pdf", "png", {"pages": "5-2"}, "pages"),
             ("pdf", "a.pdf", "text", {"pages": "1,3-1"}, "pages"),
             ("pdf", "a.pdf", "png", {"page": 0}, "page"),
+            ("pdf", "a.pdf", "gif", {"quality": 80}, "quality"),  # lossy targets only (JPEG, WebP)
             ("csv", "a.csv", "json", {"delimiter": ";;"}, "delimiter"),
             ("csv", "a.csv", "json", {"delimiter": ""}, "delimiter"),
             ("csv", "a.csv", "json", {"delimiter": '"'}, "delimiter"),
