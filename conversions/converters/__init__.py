@@ -15,7 +15,7 @@ from conversions.converters.base import Context, ConversionFailed, Converter, Op
 from conversions.converters.data import DataConverter
 from conversions.converters.images import ImageConverter, ImageToPdf
 from conversions.converters.media import AudioConverter, VideoConverter
-from conversions.converters.office import OfficeToPdf, TextToPdf
+from conversions.converters.office import HtmlToPdf, OfficeToPdf, TextToPdf
 from conversions.converters.pdf import PdfPages, PdfToImage, PdfToText
 from conversions.converters.text import HtmlToText, MarkdownToHtml
 
@@ -34,6 +34,7 @@ ALL_CONVERTERS: tuple[Converter, ...] = (
     VideoConverter(),
     OfficeToPdf(),
     TextToPdf(),
+    HtmlToPdf(),
 )
 
 # Names clients may use for a format, and the canonical id (the sniffed ``kind``).

@@ -21,8 +21,9 @@ from fileconvert.sandbox import die_with_parent
 
 OFFICE_FORMATS = ("docx", "xlsx", "pptx", "odt", "ods", "odp")
 # Plain text goes through Writer's text import (UTF-8 under LANG=C.UTF-8): no fields, links
-# or embedded objects to follow. HTML does not: it can point at local files.
-EXTENSIONS = {**{f: f for f in OFFICE_FORMATS}, "text": "txt"}
+# or embedded objects to follow. HTML goes only as our own sanitised copy (HtmlToPdf): as
+# given, it can point at local files, another tenant's included.
+EXTENSIONS = {**{f: f for f in OFFICE_FORMATS}, "text": "txt", "html": "html"}
 
 # Written into the throw-away profile: never load remote or linked content.
 _PROFILE_SETTINGS = (
@@ -67,6 +68,12 @@ class OfficeToPdf(Converter):
     binaries = ("soffice",)
     memory_bytes = 4 * GIB
     chain_outputs = ("pdf",)
+    import_args: tuple[str, ...] = ()  # LibreOffice picks the import filter from the extension
+    export = "pdf"
+
+    def write_input(self, src: Path, named: Path, ctx: Context) -> None:
+        """The file LibreOffice opens (``named``, whose extension chooses the filter)."""
+        shutil.copyfile(src, named)
 
     def convert(self, src: Path, source: str, dst: Path, target: str, options: dict[str, Any], ctx: Context) -> dict[str, Any]:
         profile = Path(tempfile.mkdtemp(prefix="lo-profile-", dir=ctx.workdir))
@@ -75,7 +82,7 @@ class OfficeToPdf(Converter):
         outdir = Path(tempfile.mkdtemp(prefix="lo-out-", dir=ctx.workdir))
         # LibreOffice picks the filter from the extension: give it ours, never the client's.
         named = Path(tempfile.mkdtemp(prefix="lo-in-", dir=ctx.workdir)) / f"input.{EXTENSIONS[source]}"
-        shutil.copyfile(src, named)
+        self.write_input(src, named, ctx)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(profile),
@@ -95,8 +102,9 @@ class OfficeToPdf(Converter):
             "--nologo",
             "--nodefault",
             "--nolockcheck",
+            *self.import_args,
             "--convert-to",
-            "pdf",
+            self.export,
             "--outdir",
             str(outdir),
             str(named),
@@ -135,3 +143,24 @@ class TextToPdf(OfficeToPdf):
     name = "libreoffice-text-pdf"
     sources = ("text",)
     memory_bytes = 2 * GIB
+
+
+class HtmlToPdf(OfficeToPdf):
+    """HTML laid out by Writer's HTML import, from a sanitised copy (``text.sanitize_for_layout``):
+    no scripts, styles, frames, objects or forms, and no URL LibreOffice would load, only
+    ``data:`` images; links stay links. The copy is UTF-8 whatever the source's charset."""
+
+    name = "libreoffice-html-pdf"
+    sources = ("html",)
+    modules = ("nh3",)
+    memory_bytes = 2 * GIB
+    # Writer proper, not Writer/Web (which starts with a blank page and drops the first heading).
+    import_args = ("--infilter=HTML (StarWriter)",)
+    export = "pdf:writer_pdf_Export"
+
+    def write_input(self, src: Path, named: Path, ctx: Context) -> None:
+        from conversions.converters.text import MAX_TEXT_BYTES, decode_html, sanitize_for_layout
+
+        if src.stat().st_size > MAX_TEXT_BYTES:
+            raise ConversionFailed("The document is too large to convert.", "INPUT_TOO_LARGE")
+        named.write_text(sanitize_for_layout(decode_html(src.read_bytes()), default_title=ctx.title_for(src)), encoding="utf-8")

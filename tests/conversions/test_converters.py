@@ -520,6 +520,88 @@ def test_html_to_text_and_markdown_chain(tmp_path):
     assert progress == sorted(progress)
 
 
+@pytest.mark.parametrize(
+    ("markup", "kept", "gone"),
+    [
+        ('<img src="file:///etc/hostname">', "<img>", "file:"),
+        ('<img src="../../media/org/file/photo.png">', "<img>", "photo.png"),  # relative: another tenant's bytes
+        ('<img src="https://tracker.example/p.png">', "<img>", "tracker"),
+        ('<img src="data:image/svg+xml;base64,PHN2Zy8+">', "<img>", "svg"),  # SVG can load further URLs
+        ('<img srcset="file:///a.png 2x" src="data:image/png;base64,iVBO">', 'src="data:image/png;base64,iVBO"', "srcset"),
+        ('<body background="file:///b.png"><p>x</p></body>', "<p>x</p>", "b.png"),
+        ('<p style="background:url(file:///c.png)">x</p>', "<p>x</p>", "c.png"),
+        ("<style>@import url(file:///d.css);</style><p>x</p>", "<p>x</p>", "d.css"),
+        ('<link rel="stylesheet" href="file:///e.css"><p>x</p>', "<p>x</p>", "e.css"),
+        ('<iframe src="file:///etc/passwd"></iframe><p>x</p>', "<p>x</p>", "passwd"),
+        ('<object data="file:///f"></object><embed src="file:///g"><p>x</p>', "<p>x</p>", "file:"),
+        ('<svg><image href="file:///h.png"/></svg><p>x</p>', "<p>x</p>", "h.png"),
+        ('<meta http-equiv="refresh" content="0;url=file:///i"><p>x</p>', "<p>x</p>", "refresh"),
+        ('<a href="data:text/html,hi">x</a>', "x</a>", "data:"),
+        ("<script>document.write('x')</script><p>y</p>", "<p>y</p>", "script"),
+        ('<a href="https://example.com/">x</a>', 'href="https://example.com/"', "javascript"),  # a link stays a link
+    ],
+)
+def test_the_copy_libreoffice_lays_out_names_nothing_it_would_load(markup, kept, gone):
+    from conversions.converters.text import sanitize_for_layout
+
+    page = sanitize_for_layout(markup, default_title="t")
+    body = page.split("<body>", 1)[1]
+    assert kept in body and gone not in body, body
+
+
+def test_the_laid_out_copy_keeps_the_title_and_decodes_the_declared_charset():
+    from conversions.converters.text import decode_html, sanitize_for_layout
+
+    page = sanitize_for_layout("<title> Caf&eacute; <b>menu</b> </title><p>x</p>", default_title="file name")
+    assert "<title>Café menu</title>" in page and page.count("menu") == 1  # the title is not repeated as text
+    assert "<title>file name</title>" in sanitize_for_layout("<p>x</p>", default_title="file name")
+    assert decode_html('<meta charset="iso-8859-1"><p>caf\xe9</p>'.encode("latin-1")).endswith("café</p>")
+    assert decode_html(b"\xef\xbb\xbf<p>caf\xc3\xa9</p>") == "<p>café</p>"
+    assert decode_html(b"<p>caf\xe9</p>") == "<p>café</p>"  # not UTF-8, undeclared: windows-1252
+    assert decode_html(b'<meta charset="no-such-charset"><p>\xc3\xa9</p>').endswith("é</p>")
+
+
+@needs_soffice
+@pytest.mark.slow
+def test_html_to_pdf_lays_out_the_page_with_its_data_images(tmp_path):
+    import base64
+
+    from pypdf import PdfReader
+
+    red = io.BytesIO()
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(red, "PNG")
+    page = (
+        "<html><head><title>Quarterly report</title></head><body><h1>Results</h1><p>Revenue <b>rose</b>.</p>"
+        f'<img src="data:image/png;base64,{base64.b64encode(red.getvalue()).decode()}" alt="chart">'
+        "<table><tr><th>Quarter</th><th>Total</th></tr><tr><td>Q3</td><td>1200</td></tr></table>"
+        "<ul><li>first point</li></ul></body></html>"
+    ).encode()
+    out, facts, progress = convert(tmp_path, page, "html", "pdf")
+    reader = PdfReader(io.BytesIO(out))
+    text = reader.pages[0].extract_text()
+    for words in ("Results", "Revenue rose", "Quarter", "1200", "first point"):
+        assert words in text, text
+    assert len(reader.pages) == facts["pages"] == 1  # Writer's import: no blank first page
+    assert [i.image.size for i in reader.pages[0].images] == [(40, 30)]
+    assert reader.metadata.title == "Quarterly report" and progress[-1] == 100
+
+
+@needs_soffice
+@pytest.mark.slow
+def test_markdown_reaches_pdf_through_sanitised_html(tmp_path):
+    from pypdf import PdfReader
+
+    route = converters.route_for("markdown", "pdf")
+    assert [(s.converter.name, s.target) for s in route.steps] == [("markdown-it", "html"), ("libreoffice-html-pdf", "pdf")]
+    md = b"# Release notes\n\nVersion **2.0** is out.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![x](file:///etc/hostname)\n"
+    out, facts, progress = convert(tmp_path, md, "markdown", "pdf")
+    reader = PdfReader(io.BytesIO(out))
+    text = reader.pages[0].extract_text()
+    assert "Release notes" in text and "Version 2.0 is out." in text and facts["pages"] == 1
+    assert not reader.pages[0].images and reader.metadata.title == "Release notes"
+    assert progress == sorted(progress) and progress[-1] == 100
+
+
 # --- audio / video --------------------------------------------------------------------------
 
 

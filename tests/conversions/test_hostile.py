@@ -155,6 +155,57 @@ def test_docx_linking_a_local_file_does_not_embed_it(member, tmp_path):
         assert all(not page.images for page in reader.pages), "a local file was embedded"
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not samples.HAS_SOFFICE, reason="LibreOffice is not installed")
+def test_html_to_pdf_loads_nothing_the_page_names(member, tmp_path):
+    """Every way an HTML page can make a layout engine load something: a tracker on the web,
+    a local image by absolute and by relative path (another tenant's stored image would be
+    one), a local text file in a frame, an object or a style sheet. The PDF holds the text,
+    the data: image the page carries, and nothing else."""
+    import base64
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Recorder.hits = []
+    secret_image, secret_text = tmp_path / "secret.png", tmp_path / "secret.txt"
+    Image.new("RGB", (50, 50), (1, 2, 3)).save(secret_image, "PNG")
+    secret_text.write_text("TOP-SECRET-CONTENT\n")
+    climb = "../" * 30 + str(secret_image).lstrip("/")  # relative to wherever the page is laid out
+    carried = io.BytesIO()
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(carried, "PNG")
+    url = f"http://127.0.0.1:{server.server_port}"
+    page = f"""<!DOCTYPE html><html><head><title>Hostile page</title>
+<link rel="stylesheet" href="{url}/style.css"><link rel="stylesheet" href="{secret_text.as_uri()}">
+<style>@import url("{url}/import.css"); body {{ background: url("{url}/bg.png"); }}</style>
+<base href="{url}/"><meta http-equiv="refresh" content="0; url={secret_text.as_uri()}"></head>
+<body background="{secret_image.as_uri()}"><h1>Visible heading</h1>
+<p style="background-image: url('{url}/p.png')">Visible text.</p>
+<img src="{url}/tracker.png"><img src="{secret_image.as_uri()}"><img src="{climb}"><img src="secret.png">
+<img srcset="{secret_image.as_uri()} 2x" src="data:image/png;base64,{base64.b64encode(carried.getvalue()).decode()}">
+<iframe src="{secret_text.as_uri()}"></iframe><object data="{secret_text.as_uri()}"></object>
+<embed src="{secret_image.as_uri()}"><svg><image href="{secret_image.as_uri()}"/></svg>
+<table background="{url}/table.png"><tr><td>Cell</td></tr></table></body></html>"""
+    try:
+        job = start_job(member.client(), page.encode(), "page.html", "pdf")
+        done = run(job["id"])
+    finally:
+        server.shutdown()
+    assert done.status == JobStatus.SUCCEEDED, (done.error_code, done.error_message)
+    assert _Recorder.hits == [], "the layout fetched from the network"
+    from pypdf import PdfReader
+
+    pdf = stored_bytes(done.result.storage_key)
+    reader = PdfReader(io.BytesIO(pdf))
+    text = " ".join(p.extract_text() for p in reader.pages)
+    assert "Visible heading" in text and "Visible text." in text and "Cell" in text
+    assert "TOP-SECRET" not in text and b"TOP-SECRET" not in pdf
+    images = [image for p in reader.pages for image in p.images]
+    assert len(images) == 1, "only the page's own data: image"
+    assert images[0].image.convert("RGB").getpixel((5, 5)) == (255, 0, 0) and images[0].image.size == (40, 30)
+    assert reader.metadata.title == "Hostile page"
+
+
 def test_corrupt_xlsx_fails_job(member):
     job = start_job(member.client(), b"PK\x03\x04" + b"\0" * 200, "sheet.xlsx", "csv", status=422)
     # Not a readable ZIP: sniffed as zip, which converts to nothing.
