@@ -134,7 +134,11 @@ class OfficeToPdf(Converter):
         ctx.progress(9, 10)
         from pypdf import PdfReader
 
-        return {"pages": len(PdfReader(dst).pages)}
+        from conversions.converters.pdf import scrub_actions
+
+        scrubbed = scrub_actions(dst)  # links and scripts of PDFs the document held as pictures
+        facts = {"pages": len(PdfReader(dst).pages)}
+        return {**facts, "active_content_removed": scrubbed} if scrubbed else facts
 
 
 class TextToPdf(OfficeToPdf):
@@ -159,8 +163,12 @@ class HtmlToPdf(OfficeToPdf):
     export = "pdf:writer_pdf_Export"
 
     def write_input(self, src: Path, named: Path, ctx: Context) -> None:
-        from conversions.converters.text import MAX_TEXT_BYTES, decode_html, sanitize_for_layout
+        from conversions.converters import text
 
-        if src.stat().st_size > MAX_TEXT_BYTES:
-            raise ConversionFailed("The document is too large to convert.", "INPUT_TOO_LARGE")
-        named.write_text(sanitize_for_layout(decode_html(src.read_bytes()), default_title=ctx.title_for(src)), encoding="utf-8")
+        if src.stat().st_size > text.MAX_LAYOUT_BYTES:  # before reading it: sanitize_for_layout counts characters
+            raise ConversionFailed(
+                f"The page is too large to lay out (at most {text.MAX_LAYOUT_BYTES // 1024**2} MiB).", "INPUT_TOO_LARGE"
+            )
+        named.write_text(
+            text.sanitize_for_layout(text.decode_html(src.read_bytes()), default_title=ctx.title_for(src)), encoding="utf-8"
+        )

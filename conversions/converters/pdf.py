@@ -29,6 +29,109 @@ def _reader(path: Path) -> Any:
     return reader
 
 
+# Actions a PDF viewer runs or follows that a document converted by us must not carry. An
+# Office document's pictures are read by their bytes: a PDF inside a DOCX is imported with its
+# link annotations, JavaScript and Launch actions included (decision 0016).
+SAFE_LINK_SCHEMES = ("http://", "https://", "mailto:")
+RISKY_ANNOTATIONS = {"/FileAttachment", "/Movie", "/Sound", "/Screen", "/RichMedia", "/3D"}
+
+
+def _safe_action(action: Any) -> bool:
+    """An internal jump, or a link to the web or a mail address, with nothing chained after it."""
+    action = action.get_object() if action is not None else None
+    if not hasattr(action, "get") or "/Next" in action:
+        return False
+    kind = action.get("/S")
+    if kind == "/GoTo":
+        return True
+    if kind == "/URI":
+        uri = "".join(ch for ch in str(action.get("/URI", "")) if ch > " " and ch != "\x7f").lower()
+        return uri.startswith(SAFE_LINK_SCHEMES)
+    return False
+
+
+def _kept_annotation(annot: Any) -> bool:
+    """Not an attachment or media, and a link only if it jumps or goes to the web or a mail address."""
+    subtype = annot.get("/Subtype")
+    if subtype in RISKY_ANNOTATIONS:
+        return False
+    return subtype != "/Link" or ("/Dest" in annot and "/A" not in annot) or _safe_action(annot.get("/A"))
+
+
+def scrub_actions(path: Path) -> int:
+    """Remove from the PDF at ``path`` what a viewer would run or fetch, wherever it sits (a PDF
+    picture's own pages come along as objects outside the page tree): actions other than an
+    internal jump or a web or mail link, trigger actions (``/AA``), attachments and media
+    annotations, an opening action other than a jump, document scripts and embedded files.
+    Returns how many actions, annotations and entries went (0: the file is left as it is, not
+    rewritten)."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, DictionaryObject, NameObject
+
+    removed = 0
+
+    def visit(value: Any, seen: set[int]) -> None:
+        nonlocal removed
+        if isinstance(value, ArrayObject):
+            for item in value:
+                if not hasattr(item, "idnum"):  # an indirect object is visited once, as itself
+                    visit(item, seen)
+            return
+        if not isinstance(value, DictionaryObject) or id(value) in seen:
+            return
+        seen.add(id(value))
+        if value.get("/Type") == "/Catalog":
+            opening = value.get("/OpenAction")
+            if opening is not None and not isinstance(opening.get_object(), ArrayObject) and not _safe_action(opening):
+                del value[NameObject("/OpenAction")]
+                removed += 1
+            names = value.get("/Names")
+            for key in ("/JavaScript", "/EmbeddedFiles"):
+                if names is not None and key in names.get_object():
+                    del names.get_object()[NameObject(key)]
+                    removed += 1
+        for key in ("/AA", "/JS"):
+            if key in value:
+                del value[NameObject(key)]
+                removed += 1
+        # /A is an action in annotations and outline items (in a structure element it holds attributes).
+        holds_action = ("/Rect" in value and "/Subtype" in value) or ("/Title" in value and "/Parent" in value)
+        if holds_action and "/A" in value and not _safe_action(value["/A"]):
+            del value[NameObject("/A")]
+            removed += 1
+        annots = value.get("/Annots")
+        if annots is not None and isinstance(annots.get_object(), ArrayObject):
+            kept = ArrayObject(a for a in annots.get_object() if _kept_annotation(a.get_object()))
+            if len(kept) != len(annots.get_object()):
+                removed += len(annots.get_object()) - len(kept)
+                value[NameObject("/Annots")] = kept
+        for key, item in list(value.items()):
+            if key != "/Annots" and not hasattr(item, "idnum"):
+                visit(item, seen)
+
+    try:
+        writer = PdfWriter(clone_from=PdfReader(path))
+        seen: set[int] = set()
+        for obj in list(writer._objects):
+            visit(obj, seen)
+        if not removed:
+            return 0
+        # What the removed parts held (an attachment's file): pypdf drops objects nothing refers
+        # to, one level a pass, so again until a pass drops nothing.
+        for _ in range(64):
+            before = sum(o is None for o in writer._objects)
+            writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
+            if sum(o is None for o in writer._objects) == before:
+                break
+        tmp = path.with_name(path.name + ".scrubbed")
+        with open(tmp, "wb") as out:
+            writer.write(out)
+        tmp.replace(path)
+    except Exception as exc:  # noqa: BLE001  pypdf raises many kinds on what it cannot parse
+        raise ConversionFailed(f"The converted PDF could not be checked for active content: {exc}", "CONVERSION_FAILED") from None
+    return removed
+
+
 class PdfToImage(Converter):
     """Pages to images: one page gives one image; several give a multi-page TIFF, or a ZIP of
     ``page-001.png``… (stored, not deflated again: PNG, JPEG, WebP and GIF are compressed

@@ -85,6 +85,89 @@ def pdf_bytes(pages: int = 3, size=(200, 300), texts: list[str] | None = None) -
     return out.getvalue()
 
 
+def pdf_with_actions() -> bytes:
+    """A one-page PDF whose annotations and catalogue carry every kind of action a viewer may
+    run: JavaScript, Launch, SubmitForm, GoToR, a file: URI, a mouse-over trigger, an
+    attachment, an open action and document-level scripts; plus one http link and one
+    internal link, which are harmless."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, NumberObject, StreamObject
+    from pypdf.generic import TextStringObject as Text
+
+    def name(value: str) -> NameObject:
+        return NameObject(value)
+
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(pdf_bytes(pages=1, size=(300, 600), texts=["Page with actions"]))))
+    page = writer.pages[0]
+    script = DictionaryObject({name("/S"): name("/JavaScript"), name("/JS"): Text("app.alert('ACTION-MARKER')")})
+    attached = StreamObject()
+    attached._data = b"EMBEDDED-FILE-MARKER"
+    attached[name("/Type")] = name("/EmbeddedFile")
+    spec = DictionaryObject(
+        {
+            name("/Type"): name("/Filespec"),
+            name("/F"): Text("x.exe"),
+            name("/EF"): DictionaryObject({name("/F"): writer._add_object(attached)}),
+        }
+    )
+
+    def link(index: int, **entries) -> DictionaryObject:
+        box = ArrayObject([FloatObject(0), FloatObject(index * 60), FloatObject(300), FloatObject(index * 60 + 50)])
+        annot = DictionaryObject({name("/Type"): name("/Annot"), name("/Subtype"): name("/Link"), name("/Rect"): box})
+        annot.update({name(f"/{k}"): v for k, v in entries.items()})
+        return annot
+
+    def action(kind: str, **entries) -> DictionaryObject:
+        return DictionaryObject({name("/S"): name(f"/{kind}"), **{name(f"/{k}"): v for k, v in entries.items()}})
+
+    annots = [
+        link(0, A=script),
+        link(1, A=action("URI", URI=Text("file:///etc/passwd"))),
+        link(2, A=action("URI", URI=Text("https://example.com/safe")), AA=DictionaryObject({name("/E"): script})),
+        link(3, A=action("GoToR", F=Text("../../media/org/x.pdf"), D=ArrayObject([NumberObject(0), name("/Fit")]))),
+        link(4, A=action("SubmitForm", F=Text("http://127.0.0.1:9/"))),
+        link(5, A=action("Launch", F=Text("cmd.exe"), Next=script)),
+        link(6, A=action("URI", URI=Text("https://example.com/kept"))),
+        link(7, Dest=ArrayObject([page.indirect_reference, name("/Fit")])),
+    ]
+    attachment = DictionaryObject(
+        {name("/Type"): name("/Annot"), name("/Subtype"): name("/FileAttachment"), name("/FS"): writer._add_object(spec)}
+    )
+    attachment[name("/Rect")] = ArrayObject([FloatObject(0), FloatObject(500), FloatObject(20), FloatObject(520)])
+    page[name("/Annots")] = ArrayObject([writer._add_object(a) for a in [*annots, attachment]])
+    page[name("/AA")] = DictionaryObject({name("/O"): script})
+    writer._root_object[name("/OpenAction")] = script
+    document_script = DictionaryObject({name("/S"): name("/JavaScript"), name("/JS"): Text("app.alert('DOCUMENT-MARKER')")})
+    scripts = DictionaryObject({name("/Names"): ArrayObject([Text("s"), writer._add_object(document_script)])})
+    writer._root_object[name("/Names")] = DictionaryObject({name("/JavaScript"): writer._add_object(scripts)})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def docx_with_embedded_image_bytes(data: bytes) -> bytes:
+    """A DOCX whose one picture holds ``data`` whatever it is (named image1.png): LibreOffice
+    reads a picture by its bytes, so a PDF there is imported as a PDF."""
+    import zipfile
+
+    import docx
+
+    picture = io.BytesIO()
+    Image.new("RGB", (30, 30), (0, 0, 255)).save(picture, "PNG")
+    document = docx.Document()
+    document.add_paragraph("Text before the picture")
+    document.add_picture(io.BytesIO(picture.getvalue()))
+    document.add_paragraph("Text after the picture")
+    made = io.BytesIO()
+    document.save(made)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(made.getvalue())) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            target.writestr(entry, data if entry.filename.startswith("word/media/") else source.read(entry.filename))
+    return out.getvalue()
+
+
 def pdf_pages(data: bytes) -> int:
     from pypdf import PdfReader
 

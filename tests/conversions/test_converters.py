@@ -317,6 +317,47 @@ def test_too_many_pages_for_one_job_fail_before_rendering(tmp_path, monkeypatch)
     assert convert(tmp_path, samples.pdf_bytes(pages=3), "pdf", "png", pages="1-2", dpi=72)[1]["rendered"] == 2
 
 
+def _actions(data: bytes) -> list:
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    found = []
+    for page in reader.pages:
+        found += [("page", k) for k in page if k == "/AA"]
+        for ref in page.get("/Annots") or []:
+            annot = ref.get_object()
+            action = annot.get("/A")
+            found.append((annot.get("/Subtype"), action.get_object().get("/S") if action else None, "/AA" in annot))
+    root = reader.trailer["/Root"]
+    found += [("root", k) for k in ("/AA", "/OpenAction") if k in root]
+    found += [("names", k) for k in (root.get("/Names") or {})]
+    return found
+
+
+def test_scrub_actions_leaves_only_jumps_and_links_to_the_web(tmp_path):
+    from pypdf import PdfReader
+
+    from conversions.converters.pdf import scrub_actions
+
+    path = tmp_path / "actions.pdf"
+    path.write_bytes(samples.pdf_with_actions())
+    assert len(_actions(path.read_bytes())) == 12  # what the sample carries, as read back
+    assert scrub_actions(path) > 0
+    scrubbed = path.read_bytes()
+    assert _actions(scrubbed) == [("/Link", "/URI", False), ("/Link", "/URI", False), ("/Link", None, False)]
+    reader = PdfReader(io.BytesIO(scrubbed))
+    uris = [a.get_object()["/A"]["/URI"] for a in reader.pages[0]["/Annots"] if "/A" in a.get_object()]
+    assert uris == ["https://example.com/safe", "https://example.com/kept"]  # the mouse-over script of the first went
+    assert "Page with actions" in reader.pages[0].extract_text()
+    for marker in (b"ACTION-MARKER", b"DOCUMENT-MARKER", b"EMBEDDED-FILE-MARKER", b"cmd.exe", b"file:///etc/passwd"):
+        assert marker not in scrubbed, marker
+    assert scrub_actions(path) == 0 and path.read_bytes() == scrubbed  # nothing left: not rewritten
+    clean = tmp_path / "clean.pdf"
+    clean.write_bytes(samples.pdf_bytes(pages=2))
+    before = clean.stat().st_mtime_ns, clean.read_bytes()
+    assert scrub_actions(clean) == 0 and (clean.stat().st_mtime_ns, clean.read_bytes()) == before
+
+
 def test_pdf_page_beyond_the_end_fails(tmp_path):
     with pytest.raises(ConversionFailed) as caught:
         convert(tmp_path, samples.pdf_bytes(pages=2), "pdf", "png", page=5)
@@ -527,7 +568,7 @@ def test_html_to_text_and_markdown_chain(tmp_path):
         ('<img src="../../media/org/file/photo.png">', "<img>", "photo.png"),  # relative: another tenant's bytes
         ('<img src="https://tracker.example/p.png">', "<img>", "tracker"),
         ('<img src="data:image/svg+xml;base64,PHN2Zy8+">', "<img>", "svg"),  # SVG can load further URLs
-        ('<img srcset="file:///a.png 2x" src="data:image/png;base64,iVBO">', 'src="data:image/png;base64,iVBO"', "srcset"),
+        ('<img srcset="file:///a.png 2x" src="data:image/png;base64,iVBO">', "<img>", "srcset"),  # not an image: dropped
         ('<body background="file:///b.png"><p>x</p></body>', "<p>x</p>", "b.png"),
         ('<p style="background:url(file:///c.png)">x</p>', "<p>x</p>", "c.png"),
         ("<style>@import url(file:///d.css);</style><p>x</p>", "<p>x</p>", "d.css"),
@@ -537,6 +578,12 @@ def test_html_to_text_and_markdown_chain(tmp_path):
         ('<svg><image href="file:///h.png"/></svg><p>x</p>', "<p>x</p>", "h.png"),
         ('<meta http-equiv="refresh" content="0;url=file:///i"><p>x</p>', "<p>x</p>", "refresh"),
         ('<a href="data:text/html,hi">x</a>', "x</a>", "data:"),
+        ('<a href="da&#x09;ta:text/html,hi">x</a>', "x</a>", "href"),  # a tab inside the scheme
+        ('<a href="../../media/org/file/a.pdf">x</a>', "x</a>", "href"),  # a relative link becomes a file: link
+        ('<a href="\\\\attacker\\share\\x">x</a>', "x</a>", "href"),  # UNC: credentials sent on a click
+        ('<a href="javascript:alert(1)">x</a>', "x</a>", "href"),
+        ('<a href="#part-2">x</a>', 'href="#part-2"', "javascript"),
+        ('<q cite="file:///etc/passwd">x</q>', "<q>x</q>", "cite"),
         ("<script>document.write('x')</script><p>y</p>", "<p>y</p>", "script"),
         ('<a href="https://example.com/">x</a>', 'href="https://example.com/"', "javascript"),  # a link stays a link
     ],
@@ -559,6 +606,81 @@ def test_the_laid_out_copy_keeps_the_title_and_decodes_the_declared_charset():
     assert decode_html(b"\xef\xbb\xbf<p>caf\xc3\xa9</p>") == "<p>café</p>"
     assert decode_html(b"<p>caf\xe9</p>") == "<p>café</p>"  # not UTF-8, undeclared: windows-1252
     assert decode_html(b'<meta charset="no-such-charset"><p>\xc3\xa9</p>').endswith("é</p>")
+    for odd in ("idna", "undefined", "base64", "rot13", "zlib", "utf-7"):  # codecs, but not web charsets
+        assert decode_html(f'<meta charset="{odd}"><p>é</p>'.encode()).endswith("é</p>"), odd
+
+
+def _data_uri(data: bytes, declared: str) -> str:
+    import base64
+
+    return f"data:image/{declared};base64,{base64.b64encode(data).decode()}"
+
+
+def test_a_data_image_reaches_the_layout_only_as_pixels_encoded_again():
+    """LibreOffice reads a data: image by its bytes, not by its declared type: an SVG or a PDF
+    labelled image/png would load local files or carry link actions into the output."""
+    import base64
+
+    from conversions.converters.text import sanitize_for_layout
+
+    red = io.BytesIO()
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(red, "PNG")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><image width="9" height="9" href="file:///etc/secret.png"/></svg>'
+    pdf = samples.pdf_bytes(pages=1)
+    for payload, declared in (
+        (svg, "png"),
+        (svg, "svg+xml"),
+        (pdf, "png"),
+        (b"\x89PNG\r\n\x1a\n" + svg, "png"),
+        (red.getvalue(), "gif"),
+    ):
+        page = sanitize_for_layout(f'<img src="{_data_uri(payload, declared)}">', default_title="t")
+        assert "<img>" in page and "base64" not in page, (declared, payload[:20])
+    page = sanitize_for_layout(f'<img alt="chart" src="{_data_uri(red.getvalue(), "png")}">', default_title="t")
+    encoded = page.split('src="data:image/png;base64,', 1)[1].split('"', 1)[0]
+    again = reopen(base64.b64decode(encoded))
+    assert (again.format, again.size, again.getpixel((3, 3))) == ("PNG", (40, 30), (255, 0, 0))
+    jpeg = io.BytesIO()
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(jpeg, "JPEG")
+    assert 'src="data:image/jpeg;base64,' in sanitize_for_layout(
+        f'<img src="{_data_uri(jpeg.getvalue(), "jpeg")}">', default_title="t"
+    )
+
+
+def test_data_images_of_one_page_share_a_pixel_budget(monkeypatch):
+    from conversions.converters import text
+
+    monkeypatch.setattr(text, "DATA_IMAGE_MAX_PIXELS", 2500)
+    square = io.BytesIO()
+    Image.new("RGB", (40, 40), (0, 255, 0)).save(square, "PNG")  # 1600 pixels: one fits, not two
+    page = text.sanitize_for_layout(f'<img src="{_data_uri(square.getvalue(), "png")}">' * 2, default_title="t")
+    assert page.count("<img src=") == 1 and page.count("<img>") == 1
+
+
+def test_a_page_too_large_or_too_deep_to_sanitise_in_bounded_time_is_refused(monkeypatch):
+    from conversions.converters import text
+
+    with pytest.raises(ConversionFailed) as caught:
+        text.sanitize_for_layout("<div>" * (text.MAX_NESTING + 1), default_title="t")
+    assert caught.value.code == "INPUT_TOO_COMPLEX"
+    # Elements that close themselves or whose end a parser infers do not count as depth.
+    text.sanitize_for_layout("<div></div>" * 5000 + "<p>x<li>y<br><td>z" * 5000, default_title="t")
+    monkeypatch.setattr(text, "MAX_LAYOUT_BYTES", 1000)
+    with pytest.raises(ConversionFailed) as caught:
+        text.sanitize_for_layout("<p>x</p>" * 200, default_title="t")
+    assert caught.value.code == "INPUT_TOO_LARGE"
+
+
+def test_finding_the_title_is_linear_in_the_markup():
+    import time
+
+    from conversions.converters.text import _title
+
+    started = time.process_time()
+    for markup in ("<title>" * 200_000, "<title></title" * 100_000, "<title " * 200_000):
+        assert _title(markup) == ""  # quadratic with a regular expression: minutes
+    assert time.process_time() - started < 5  # a bound far above linear (~50 ms), far below quadratic
+    assert _title("<html><TITLE lang=en>A &amp; B</Title><title>second</title>") == "A & B"
 
 
 @needs_soffice

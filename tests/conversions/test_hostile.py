@@ -175,6 +175,9 @@ def test_html_to_pdf_loads_nothing_the_page_names(member, tmp_path):
     carried = io.BytesIO()
     Image.new("RGB", (40, 30), (255, 0, 0)).save(carried, "PNG")
     url = f"http://127.0.0.1:{server.server_port}"
+    # LibreOffice reads a data: image by its bytes: an SVG naming the secret, a PDF with actions.
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="60" height="60"><image width="50" height="50" href="{secret_image.as_uri()}"/></svg>'.encode()
+    active = samples.pdf_with_actions()
     page = f"""<!DOCTYPE html><html><head><title>Hostile page</title>
 <link rel="stylesheet" href="{url}/style.css"><link rel="stylesheet" href="{secret_text.as_uri()}">
 <style>@import url("{url}/import.css"); body {{ background: url("{url}/bg.png"); }}</style>
@@ -183,6 +186,7 @@ def test_html_to_pdf_loads_nothing_the_page_names(member, tmp_path):
 <p style="background-image: url('{url}/p.png')">Visible text.</p>
 <img src="{url}/tracker.png"><img src="{secret_image.as_uri()}"><img src="{climb}"><img src="secret.png">
 <img srcset="{secret_image.as_uri()} 2x" src="data:image/png;base64,{base64.b64encode(carried.getvalue()).decode()}">
+<img src="data:image/png;base64,{base64.b64encode(svg).decode()}"><img src="data:image/png;base64,{base64.b64encode(active).decode()}">
 <iframe src="{secret_text.as_uri()}"></iframe><object data="{secret_text.as_uri()}"></object>
 <embed src="{secret_image.as_uri()}"><svg><image href="{secret_image.as_uri()}"/></svg>
 <table background="{url}/table.png"><tr><td>Cell</td></tr></table></body></html>"""
@@ -204,6 +208,35 @@ def test_html_to_pdf_loads_nothing_the_page_names(member, tmp_path):
     assert len(images) == 1, "only the page's own data: image"
     assert images[0].image.convert("RGB").getpixel((5, 5)) == (255, 0, 0) and images[0].image.size == (40, 30)
     assert reader.metadata.title == "Hostile page"
+    assert all(not p.get("/Annots") for p in reader.pages) and b"ACTION-MARKER" not in pdf
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not samples.HAS_SOFFICE, reason="LibreOffice is not installed")
+def test_a_pdf_inside_a_docx_brings_no_scripts_into_the_converted_pdf(member):
+    """LibreOffice reads a picture by its bytes: a PDF stored as a DOCX's image1.png is laid
+    out as a PDF, and its link annotations (JavaScript, Launch, a file: URI...) came through
+    into the output as they were. The converted PDF keeps only jumps and web links."""
+    from pypdf import PdfReader
+
+    docx = samples.docx_with_embedded_image_bytes(samples.pdf_with_actions())
+    done = run(start_job(member.client(), docx, "report.docx", "pdf")["id"])
+    assert done.status == JobStatus.SUCCEEDED, (done.error_code, done.error_message)
+    pdf = stored_bytes(done.result.storage_key)
+    reader = PdfReader(io.BytesIO(pdf))
+    assert "Text before the picture" in reader.pages[0].extract_text()
+    actions = []
+    for page in reader.pages:
+        assert "/AA" not in page
+        for ref in page.get("/Annots") or []:
+            annot = ref.get_object()
+            assert "/AA" not in annot and annot.get("/Subtype") == "/Link"
+            if "/A" in annot:
+                actions.append((annot["/A"].get("/S"), annot["/A"].get("/URI")))
+    assert sorted(actions) == [("/URI", "https://example.com/kept"), ("/URI", "https://example.com/safe")]
+    for marker in (b"ACTION-MARKER", b"cmd.exe", b"file:///etc/passwd", b"SubmitForm", b"GoToR"):
+        assert marker not in pdf, marker
+    assert done.facts["active_content_removed"] >= 5
 
 
 def test_corrupt_xlsx_fails_job(member):
