@@ -9,10 +9,13 @@ variables pointing at a closed port otherwise, and the sandbox's wall clock.
 from __future__ import annotations
 
 import functools
+import io
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,102 @@ def network_isolation_prefix() -> tuple[str, ...]:
     return ()
 
 
+# Parts of an Office package LibreOffice lays out and that can name files to load: an SVG
+# picture (<image href="file:///…"> drew another tenant's stored image or PDF page into the
+# output, found in review) and an embedded HTML chunk. Each is rewritten; packages inside the
+# package (an embedded spreadsheet) are treated the same way, a few levels deep.
+PACKAGE_MAX_BYTES = 1024**3  # all parts together, uncompressed
+PACKAGE_MAX_DEPTH = 3
+_SVG_HEAD = re.compile(
+    rb"^(\xef\xbb\xbf)?\s*(<\?xml[^>]{0,512}>\s*)?(<!--.{0,2048}?-->\s*)*(<!DOCTYPE[^>]{0,1024}>\s*)?<svg[\s>]", re.S | re.I
+)
+_EXTERNAL_URL = re.compile(r"url\(\s*['\"]?\s*(?!#)", re.I)
+SVG_DROPPED = {"script", "foreignObject", "iframe", "object", "embed", "audio", "video", "handler", "listener"}
+
+
+def sanitize_svg(data: bytes) -> bytes:
+    """An SVG with nothing to load: references only inside itself (``#id``) or to raster
+    ``data:`` images encoded again; no scripts, foreign content or CSS ``url()``/``@import``
+    to elsewhere. An SVG that does not parse safely (entities, a DTD) becomes an empty one."""
+    from defusedxml import ElementTree
+
+    from conversions.converters.text import _Images
+
+    images = _Images()
+    try:
+        root = ElementTree.fromstring(data, forbid_dtd=True)
+    except Exception:  # noqa: BLE001  defusedxml refuses entities and DTDs; anything unparsable is dropped
+        return b'<svg xmlns="http://www.w3.org/2000/svg"/>'
+    for parent in list(root.iter()):
+        for child in list(parent):
+            local = child.tag.rsplit("}", 1)[-1] if isinstance(child.tag, str) else ""
+            text = child.text or ""
+            if local in SVG_DROPPED or (local == "style" and ("@import" in text or _EXTERNAL_URL.search(text))):
+                parent.remove(child)
+    for element in root.iter():
+        for name, value in list(element.attrib.items()):
+            local = name.rsplit("}", 1)[-1]
+            if local in ("href", "src", "base"):
+                kept = value if value.strip().startswith("#") else images(value) if value.strip().startswith("data:") else None
+                if kept is None:
+                    del element.attrib[name]
+                else:
+                    element.attrib[name] = kept
+            elif local.startswith("on") or _EXTERNAL_URL.search(value) or "@import" in value:
+                del element.attrib[name]
+    # Written with the SVG namespace as the default one: LibreOffice recognises an SVG by "<svg".
+    import xml.etree.ElementTree as PlainElementTree
+
+    for prefix, uri in (("", "http://www.w3.org/2000/svg"), ("xlink", "http://www.w3.org/1999/xlink")):
+        PlainElementTree.register_namespace(prefix, uri)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + PlainElementTree.tostring(root, encoding="utf-8", xml_declaration=False)
+
+
+def _safe_part(name: str, data: bytes, depth: int) -> bytes:
+    head = data[:4096]
+    if name.lower().endswith((".svg", ".svgz")) or _SVG_HEAD.match(head):
+        if data[:2] == b"\x1f\x8b":
+            import gzip
+
+            try:
+                data = gzip.GzipFile(fileobj=io.BytesIO(data)).read(PACKAGE_MAX_BYTES)
+            except (OSError, EOFError):
+                return b'<svg xmlns="http://www.w3.org/2000/svg"/>'
+        return sanitize_svg(data)
+    if head.lstrip()[:1] == b"<" and re.search(rb"<(html|body|img|iframe|!doctype html)[\s>]", head, re.I):
+        from conversions.converters import text
+
+        return text.sanitize_for_layout(text.decode_html(data), default_title="").encode("utf-8")
+    if data[:4] == b"PK\x03\x04" and depth < PACKAGE_MAX_DEPTH:
+        out = io.BytesIO()
+        _rewrite_package(io.BytesIO(data), out, depth + 1)
+        return out.getvalue()
+    return data
+
+
+def _rewrite_package(source: Any, target: Any, depth: int = 0) -> None:
+    total = 0
+    try:
+        with zipfile.ZipFile(source) as package, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+            for entry in package.infolist():
+                total += entry.file_size
+                if total > PACKAGE_MAX_BYTES:
+                    raise ConversionFailed("The document unpacks to more than 1 GiB.", "INPUT_TOO_LARGE")
+                data = package.read(entry)
+                # mimetype first and stored, as ODF requires; everything else as it was named.
+                packing = zipfile.ZIP_STORED if entry.filename == "mimetype" else zipfile.ZIP_DEFLATED
+                out.writestr(entry.filename, _safe_part(entry.filename, data, depth), compress_type=packing)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        raise ConversionFailed(f"The document could not be unpacked: {exc}", "UNREADABLE_CONTENT") from None
+
+
+def sanitize_package(src: Path, dst: Path) -> None:
+    """Copy an Office package (OOXML or ODF, both ZIP) with its SVG pictures, embedded HTML and
+    packages inside it made safe to lay out (``_safe_part``); other parts as they are."""
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        _rewrite_package(source, target)
+
+
 class OfficeToPdf(Converter):
     name = "libreoffice-pdf"
     sources = OFFICE_FORMATS
@@ -72,8 +171,12 @@ class OfficeToPdf(Converter):
     export = "pdf"
 
     def write_input(self, src: Path, named: Path, ctx: Context) -> None:
-        """The file LibreOffice opens (``named``, whose extension chooses the filter)."""
-        shutil.copyfile(src, named)
+        """The file LibreOffice opens (``named``, whose extension chooses the filter): an Office
+        package with its pictures made safe to lay out (``sanitize_package``)."""
+        if zipfile.is_zipfile(src):
+            sanitize_package(src, named)
+        else:
+            shutil.copyfile(src, named)
 
     def convert(self, src: Path, source: str, dst: Path, target: str, options: dict[str, Any], ctx: Context) -> dict[str, Any]:
         profile = Path(tempfile.mkdtemp(prefix="lo-profile-", dir=ctx.workdir))

@@ -36,39 +36,72 @@ SAFE_LINK_SCHEMES = ("http://", "https://", "mailto:")
 RISKY_ANNOTATIONS = {"/FileAttachment", "/Movie", "/Sound", "/Screen", "/RichMedia", "/3D"}
 
 
+def _resolved(value: Any) -> Any:
+    return value.get_object() if hasattr(value, "get_object") else value
+
+
 def _safe_action(action: Any) -> bool:
-    """An internal jump, or a link to the web or a mail address, with nothing chained after it."""
-    action = action.get_object() if action is not None else None
+    """An internal jump, or a link to the web or a mail address (printable ASCII only, so no
+    viewer reads it as anything else), with nothing chained after it."""
+    action = _resolved(action)
     if not hasattr(action, "get") or "/Next" in action:
         return False
-    kind = action.get("/S")
+    kind = _resolved(action.get("/S"))
     if kind == "/GoTo":
         return True
     if kind == "/URI":
-        uri = "".join(ch for ch in str(action.get("/URI", "")) if ch > " " and ch != "\x7f").lower()
-        return uri.startswith(SAFE_LINK_SCHEMES)
+        uri = str(_resolved(action.get("/URI", "")))
+        return all(" " < ch < "\x7f" for ch in uri) and uri.lower().startswith(SAFE_LINK_SCHEMES)
     return False
 
 
 def _kept_annotation(annot: Any) -> bool:
     """Not an attachment or media, and a link only if it jumps or goes to the web or a mail address."""
-    subtype = annot.get("/Subtype")
+    subtype = _resolved(annot.get("/Subtype"))
     if subtype in RISKY_ANNOTATIONS:
         return False
     return subtype != "/Link" or ("/Dest" in annot and "/A" not in annot) or _safe_action(annot.get("/A"))
+
+
+def _reachable(writer: Any) -> set[int]:
+    """Object numbers reachable from the trailer (root, info), in one walk."""
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    found: set[int] = set()
+    stack = [writer._root_object, writer._info]
+    while stack:
+        value = stack.pop()
+        if hasattr(value, "idnum"):
+            if value.idnum in found:
+                continue
+            found.add(value.idnum)
+            value = value.get_object()
+        elif value is not None and getattr(value, "indirect_reference", None) is not None:
+            found.add(value.indirect_reference.idnum)
+        if isinstance(value, DictionaryObject):
+            stack.extend(value.values())
+        elif isinstance(value, ArrayObject):
+            stack.extend(value)
+    return found
 
 
 def scrub_actions(path: Path) -> int:
     """Remove from the PDF at ``path`` what a viewer would run or fetch, wherever it sits (a PDF
     picture's own pages come along as objects outside the page tree): actions other than an
     internal jump or a web or mail link, trigger actions (``/AA``), attachments and media
-    annotations, an opening action other than a jump, document scripts and embedded files.
-    Returns how many actions, annotations and entries went (0: the file is left as it is, not
-    rewritten)."""
+    annotations, an opening action other than a jump, document scripts, embedded and associated
+    files, XFA forms. Returns how many actions, annotations and entries went (0: the file is
+    left as it is, not rewritten)."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, DictionaryObject, NameObject
 
     removed = 0
+
+    def drop(value: Any, key: str) -> None:
+        nonlocal removed
+        if key in value:
+            del value[NameObject(key)]
+            removed += 1
 
     def visit(value: Any, seen: set[int]) -> None:
         nonlocal removed
@@ -80,49 +113,41 @@ def scrub_actions(path: Path) -> int:
         if not isinstance(value, DictionaryObject) or id(value) in seen:
             return
         seen.add(id(value))
-        if value.get("/Type") == "/Catalog":
-            opening = value.get("/OpenAction")
-            if opening is not None and not isinstance(opening.get_object(), ArrayObject) and not _safe_action(opening):
-                del value[NameObject("/OpenAction")]
-                removed += 1
-            names = value.get("/Names")
-            for key in ("/JavaScript", "/EmbeddedFiles"):
-                if names is not None and key in names.get_object():
-                    del names.get_object()[NameObject(key)]
-                    removed += 1
-        for key in ("/AA", "/JS"):
-            if key in value:
-                del value[NameObject(key)]
-                removed += 1
-        # /A is an action in annotations and outline items (in a structure element it holds attributes).
-        holds_action = ("/Rect" in value and "/Subtype" in value) or ("/Title" in value and "/Parent" in value)
-        if holds_action and "/A" in value and not _safe_action(value["/A"]):
-            del value[NameObject("/A")]
-            removed += 1
-        annots = value.get("/Annots")
-        if annots is not None and isinstance(annots.get_object(), ArrayObject):
-            kept = ArrayObject(a for a in annots.get_object() if _kept_annotation(a.get_object()))
-            if len(kept) != len(annots.get_object()):
-                removed += len(annots.get_object()) - len(kept)
+        for key in ("/AA", "/JS", "/XFA", "/AF", "/EmbeddedFiles", "/JavaScript"):
+            drop(value, key)
+        # /A is an action wherever it sits but in a structure element, where it holds attributes.
+        structure = _resolved(value.get("/Type")) == "/StructElem" or ("/P" in value and "/S" in value and "/K" in value)
+        if not structure and "/A" in value and not _safe_action(value["/A"]):
+            drop(value, "/A")
+        annots = _resolved(value.get("/Annots"))
+        if isinstance(annots, ArrayObject):
+            kept = ArrayObject(a for a in annots if _kept_annotation(_resolved(a)))
+            if len(kept) != len(annots):
+                removed += len(annots) - len(kept)
                 value[NameObject("/Annots")] = kept
+            for annot in kept:
+                if not hasattr(annot, "idnum"):  # written inline: visited here
+                    visit(annot, seen)
         for key, item in list(value.items()):
             if key != "/Annots" and not hasattr(item, "idnum"):
                 visit(item, seen)
 
     try:
         writer = PdfWriter(clone_from=PdfReader(path))
+        root = writer._root_object
+        opening = root.get("/OpenAction")
+        if opening is not None and not isinstance(_resolved(opening), ArrayObject) and not _safe_action(opening):
+            drop(root, "/OpenAction")
         seen: set[int] = set()
-        for obj in list(writer._objects):
+        for obj in [root, *writer._objects]:
             visit(obj, seen)
         if not removed:
             return 0
-        # What the removed parts held (an attachment's file): pypdf drops objects nothing refers
-        # to, one level a pass, so again until a pass drops nothing.
-        for _ in range(64):
-            before = sum(o is None for o in writer._objects)
-            writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
-            if sum(o is None for o in writer._objects) == before:
-                break
+        # What the removed parts held (an attachment's file, a chain of actions): unreachable now.
+        keep = _reachable(writer)
+        for index in range(len(writer._objects)):
+            if index + 1 not in keep:
+                writer._objects[index] = None
         tmp = path.with_name(path.name + ".scrubbed")
         with open(tmp, "wb") as out:
             writer.write(out)

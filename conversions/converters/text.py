@@ -36,12 +36,15 @@ LINK_SCHEMES = {"http", "https", "mailto"}
 DATA_IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP", "bmp": "BMP"}
 DATA_IMAGE_MAX_BYTES = 8 * 1024**2  # one image, decoded from base64
 DATA_IMAGE_MAX_PIXELS = 25_000_000  # all images of one page together
+# Scans of one JPEG (a progressive one has about 10; libjpeg-turbo's djpeg -maxscans refuses
+# such floods too). Counted as SOS markers, which entropy-coded data cannot hold (0xFF is
+# stuffed there), so an APP segment's bytes can only make the count larger.
+DATA_IMAGE_MAX_SCANS = 100
 MAX_LAYOUT_BYTES = 10 * 1024**2  # the HTML a page may have (LibreOffice lays out every byte of it)
 MAX_NESTING = 512  # open elements inside each other (nh3's parser slows quadratically with depth)
 _DATA_URI = re.compile(r"data:image/([a-z]+);base64,", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _URL_NOISE = re.compile(r"[\x00-\x20\x7f]")  # what a browser strips from a URL before reading its scheme
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
 # Elements that do not nest: void ones, and those whose end tag a parser infers.
 _FLAT = frozenset({
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
@@ -81,18 +84,42 @@ def decode_html(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def _nesting(markup: str) -> int:
-    """How deep elements open inside each other, counted on the tags alone (one linear pass)."""
-    depth = deepest = 0
-    for closing, name in _TAG.findall(markup):
-        if name.lower() in _FLAT:
-            continue
-        if closing:
-            depth = max(0, depth - 1)
-        else:
-            depth += 1
-            deepest = max(deepest, depth)
-    return deepest
+class _TooDeep(Exception):
+    pass
+
+
+class _Depth(HTMLParser):
+    """Open elements as a parser keeps them: an end tag closes its element (and what is still
+    open inside it) only if that element is open; a stray one (``</x>``, one inside an
+    attribute or a comment) closes nothing. Raises _TooDeep past MAX_NESTING."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag not in _FLAT:
+            self.open.append(tag)
+            if len(self.open) > MAX_NESTING:
+                raise _TooDeep()
+
+    def handle_startendtag(self, tag: str, attrs: Any) -> None:
+        self.handle_starttag(tag, attrs)  # <div/> opens a div in HTML; only void elements close themselves
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.open:
+            while self.open.pop() != tag:
+                pass
+
+
+def _too_deep(markup: str) -> bool:
+    depth = _Depth()
+    try:
+        depth.feed(markup)
+        depth.close()
+    except _TooDeep:
+        return True
+    return False
 
 
 def _title(markup: str) -> str:
@@ -152,6 +179,8 @@ class _Images:
             return None
         try:
             raw = base64.b64decode(payload, validate=True)
+            if fmt == "JPEG" and raw.count(b"\xff\xda") > DATA_IMAGE_MAX_SCANS:
+                return None  # each scan is a pass over the image (~1.6 ms a scan at 5000x5000)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(io.BytesIO(raw), formats=[fmt]) as image:
@@ -182,7 +211,7 @@ def sanitize_for_layout(markup: str, *, default_title: str) -> str:
         raise ConversionFailed(
             f"The page is too large to lay out (at most {MAX_LAYOUT_BYTES // 1024**2} MiB).", "INPUT_TOO_LARGE"
         )
-    if _nesting(markup) > MAX_NESTING:
+    if _too_deep(markup):
         raise ConversionFailed(f"The page nests its elements more than {MAX_NESTING} deep.", "INPUT_TOO_COMPLEX")
     images = _Images()
 

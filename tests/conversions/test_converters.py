@@ -358,6 +358,80 @@ def test_scrub_actions_leaves_only_jumps_and_links_to_the_web(tmp_path):
     assert scrub_actions(clean) == 0 and (clean.stat().st_mtime_ns, clean.read_bytes()) == before
 
 
+def _pdf_case(case: str) -> bytes:
+    """A one-page PDF with one way of carrying an action that scrub_actions must find."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, StreamObject, TextStringObject
+
+    def d(**entries) -> DictionaryObject:
+        return DictionaryObject({NameObject(f"/{k}"): v for k, v in entries.items()})
+
+    def launch(marker: str = "MARKERLAUNCH") -> DictionaryObject:
+        return d(S=NameObject("/Launch"), F=TextStringObject(marker))
+
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(samples.pdf_bytes(pages=1))))
+    page, root, box = writer.pages[0], writer._root_object, ArrayObject([FloatObject(0)] * 4)
+    link, annot = NameObject("/Link"), NameObject("/Annot")
+    if case == "inline widget":
+        widget = d(Type=annot, Subtype=NameObject("/Widget"), Rect=box, A=launch(), AA=d(E=launch()))
+        page[NameObject("/Annots")] = ArrayObject([widget])
+    elif case == "outline item without parent":
+        item = writer._add_object(d(Title=TextStringObject("x"), A=launch()))
+        root[NameObject("/Outlines")] = writer._add_object(d(Type=NameObject("/Outlines"), First=item, Last=item))
+    elif case == "catalog without type":
+        del root[NameObject("/Type")]
+        root[NameObject("/OpenAction")] = launch()
+    elif case == "xfa":
+        xfa = StreamObject()
+        xfa._data = b"<xdp:xdp><script>app.alert('MARKERLAUNCH')</script></xdp:xdp>"
+        root[NameObject("/AcroForm")] = d(Fields=ArrayObject(), XFA=writer._add_object(xfa))
+    elif case == "associated file":
+        data = StreamObject()
+        data._data = b"MARKERLAUNCH"
+        spec = d(Type=NameObject("/Filespec"), F=TextStringObject("x.exe"), EF=d(F=writer._add_object(data)))
+        root[NameObject("/AF")] = ArrayObject([writer._add_object(spec)])
+    elif case == "indirect subtype":
+        data = StreamObject()
+        data._data = b"MARKERLAUNCH"
+        spec = d(Type=NameObject("/Filespec"), F=TextStringObject("x.exe"), EF=d(F=writer._add_object(data)))
+        subtype = writer._add_object(NameObject("/FileAttachment"))
+        page[NameObject("/Annots")] = ArrayObject([writer._add_object(d(Type=annot, Subtype=subtype, Rect=box, FS=spec))])
+    elif case == "a chain of 200":
+        action = launch("MARKERLAUNCH0")
+        for index in range(1, 200):
+            action = d(S=NameObject("/Launch"), F=TextStringObject(f"MARKERLAUNCH{index}"), Next=writer._add_object(action))
+        page[NameObject("/Annots")] = ArrayObject([writer._add_object(d(Type=annot, Subtype=link, Rect=box, A=action))])
+    else:  # a web link with characters that make it something else to some viewers
+        uri = {"nul": "h\x00ttps://x/MARKERLAUNCH", "tab": "ht\ttp://MARKERLAUNCH/", "vt": "https\x0b://MARKERLAUNCH"}[case]
+        action = d(S=NameObject("/URI"), URI=TextStringObject(uri))
+        page[NameObject("/Annots")] = ArrayObject([writer._add_object(d(Type=annot, Subtype=link, Rect=box, A=action))])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["inline widget", "outline item without parent", "catalog without type", "xfa", "associated file", "indirect subtype",
+     "a chain of 200", "nul", "tab", "vt"],
+)  # fmt: skip
+def test_scrub_actions_finds_actions_wherever_they_are_written(tmp_path, case):
+    from pypdf import PdfReader
+
+    from conversions.converters.pdf import scrub_actions
+
+    path = tmp_path / "case.pdf"
+    path.write_bytes(_pdf_case(case))
+    assert b"MARKERLAUNCH" in path.read_bytes() or case == "nul"  # written as UTF-16 there
+    assert scrub_actions(path) > 0
+    scrubbed = path.read_bytes()
+    assert b"MARKERLAUNCH" not in scrubbed and b"/Launch" not in scrubbed, case  # nor left unreferenced
+    reader = PdfReader(io.BytesIO(scrubbed))
+    assert "Page number 1" in reader.pages[0].extract_text()
+    assert all("/A" not in a.get_object() and "/AA" not in a.get_object() for a in reader.pages[0].get("/Annots") or [])
+
+
 def test_pdf_page_beyond_the_end_fails(tmp_path):
     with pytest.raises(ConversionFailed) as caught:
         convert(tmp_path, samples.pdf_bytes(pages=2), "pdf", "png", page=5)
@@ -647,6 +721,20 @@ def test_a_data_image_reaches_the_layout_only_as_pixels_encoded_again():
     )
 
 
+def test_a_jpeg_of_thousands_of_scans_is_not_decoded():
+    from conversions.converters import text
+
+    progressive = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 10)).save(progressive, "JPEG", progressive=True)
+    data = progressive.getvalue()
+    assert "base64," in text.sanitize_for_layout(f'<img src="{_data_uri(data, "jpeg")}">', default_title="t")
+    # One scan repeated until there are more than DATA_IMAGE_MAX_SCANS: each would be a pass.
+    first = data.index(b"\xff\xda")
+    flood = data[:first] + data[first:-2] * (text.DATA_IMAGE_MAX_SCANS // data.count(b"\xff\xda") + 1) + b"\xff\xd9"
+    assert flood.count(b"\xff\xda") > text.DATA_IMAGE_MAX_SCANS
+    assert "base64," not in text.sanitize_for_layout(f'<img src="{_data_uri(flood, "jpeg")}">', default_title="t")
+
+
 def test_data_images_of_one_page_share_a_pixel_budget(monkeypatch):
     from conversions.converters import text
 
@@ -660,9 +748,13 @@ def test_data_images_of_one_page_share_a_pixel_budget(monkeypatch):
 def test_a_page_too_large_or_too_deep_to_sanitise_in_bounded_time_is_refused(monkeypatch):
     from conversions.converters import text
 
-    with pytest.raises(ConversionFailed) as caught:
-        text.sanitize_for_layout("<div>" * (text.MAX_NESTING + 1), default_title="t")
-    assert caught.value.code == "INPUT_TOO_COMPLEX"
+    deep = text.MAX_NESTING + 1
+    # End tags close only what is open: a stray </x>, or an end tag in an attribute or a comment, closes nothing.
+    for markup in ("<div>" * deep, "<div></x>" * deep, "<div title='</div>'>" * deep, "<div><!--</div>-->" * deep, "<b/>" * deep):
+        with pytest.raises(ConversionFailed) as caught:
+            text.sanitize_for_layout(markup, default_title="t")
+        assert caught.value.code == "INPUT_TOO_COMPLEX", markup[:30]
+    text.sanitize_for_layout("<div><span><b>x</div>" * deep, default_title="t")  # closing the div closes what it holds
     # Elements that close themselves or whose end a parser infers do not count as depth.
     text.sanitize_for_layout("<div></div>" * 5000 + "<p>x<li>y<br><td>z" * 5000, default_title="t")
     monkeypatch.setattr(text, "MAX_LAYOUT_BYTES", 1000)
@@ -899,6 +991,64 @@ def test_every_office_format_to_pdf(tmp_path, fmt):
     expected = {"xlsx": "London", "ods": "apples"}.get(fmt, "fileconvert example")  # XLSX clips its narrow cells
     assert expected in text, text[:300]
     assert progress[-1] == 100
+
+
+@pytest.mark.parametrize(
+    ("svg", "kept", "gone"),
+    [
+        ('<image href="file:///srv/media/org/f/photo.png"/>', "<image", "file:"),
+        ('<image xlink:href="file:///a.png"/>', "<image", "file:"),
+        ('<use href="file:///x.svg#icon"/><use href="#local"/>', 'href="#local"', "file:"),
+        ('<script>alert(1)</script><rect width="1" height="1"/>', "<rect", "script"),
+        ('<foreignObject><iframe src="file:///etc/passwd"/></foreignObject><rect width="1" height="1"/>', "<rect", "passwd"),
+        ('<style>@import url(file:///x.css);</style><rect width="1" height="1"/>', "<rect", "import"),
+        ('<style>.a { fill: red }</style><rect class="a" width="1" height="1"/>', ".a { fill: red }", "import"),
+        ('<rect style="fill:url(file:///p.svg#g)" fill="url(#own)" width="1" height="1"/>', 'fill="url(#own)"', "file:"),
+        ('<rect onload="alert(1)" width="1" height="1"/>', "<rect", "onload"),
+        ('<image href="data:image/png;base64,PHN2Zy8+"/>', "<image", "base64"),  # an SVG labelled PNG
+    ],
+)
+def test_an_svg_picture_is_kept_but_names_nothing_outside_itself(svg, kept, gone):
+    from conversions.converters.office import sanitize_svg
+
+    source = f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">{svg}</svg>'
+    out = sanitize_svg(source.encode()).decode()
+    assert out.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"')
+    assert kept in out and gone not in out, out
+
+
+def test_an_svg_with_entities_or_a_dtd_becomes_empty():
+    from conversions.converters.office import sanitize_svg
+
+    xxe = b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>'
+    assert b"passwd" not in sanitize_svg(xxe) and b"<text" not in sanitize_svg(xxe)
+
+
+def test_an_office_package_is_copied_with_its_svg_html_and_inner_packages_made_safe(tmp_path):
+    import zipfile
+
+    from conversions.converters.office import sanitize_package
+
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///secret.png"/></svg>'
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as package:
+        package.writestr("xl/media/image1.png", svg)  # named PNG, an SVG by its bytes
+    source = tmp_path / "in.odt"
+    with zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED) as package:
+        package.writestr("mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED)
+        package.writestr("Pictures/a.svg", svg)
+        package.writestr("word/afchunk.htm", b'<html><body><img src="file:///secret.png"><p>chunk</p></body></html>')
+        package.writestr("Object 1/embedded.xlsx", inner.getvalue())
+        package.writestr("content.xml", b"<office:document-content/>")
+    sanitize_package(source, tmp_path / "out.odt")
+    with zipfile.ZipFile(tmp_path / "out.odt") as package:
+        assert package.namelist()[0] == "mimetype" and package.infolist()[0].compress_type == zipfile.ZIP_STORED
+        assert b"file:" not in package.read("Pictures/a.svg") and b"<image" in package.read("Pictures/a.svg")
+        chunk = package.read("word/afchunk.htm")
+        assert b"chunk" in chunk and b"file:" not in chunk
+        with zipfile.ZipFile(io.BytesIO(package.read("Object 1/embedded.xlsx"))) as nested:
+            assert b"file:" not in nested.read("xl/media/image1.png")
+        assert package.read("content.xml") == b"<office:document-content/>"  # the rest as it was
 
 
 @needs_soffice

@@ -239,6 +239,33 @@ def test_a_pdf_inside_a_docx_brings_no_scripts_into_the_converted_pdf(member):
     assert done.facts["active_content_removed"] >= 5
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not samples.HAS_SOFFICE, reason="LibreOffice is not installed")
+def test_an_svg_picture_in_a_docx_draws_no_local_file(member, tmp_path):
+    """LibreOffice lays out an SVG picture with what it names: <image href="file:///…"> drew
+    a local image (another tenant's, had its path been known) into the PDF. The SVG is kept
+    (its own shapes are drawn) but names nothing outside itself."""
+    import pypdfium2
+    from pypdf import PdfReader
+
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (50, 50), (1, 2, 3)).save(secret, "PNG")
+    svg = (
+        '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+        ' width="200" height="200"><rect width="200" height="100" fill="#ff0000"/>'
+        f'<image y="100" width="100" height="100" href="{secret.as_uri()}"/>'
+        f'<image x="100" y="100" width="100" height="100" xlink:href="{secret.as_uri()}"/></svg>'
+    ).encode()
+    done = run(start_job(member.client(), samples.docx_with_embedded_image_bytes(svg), "report.docx", "pdf")["id"])
+    assert done.status == JobStatus.SUCCEEDED, (done.error_code, done.error_message)
+    pdf = stored_bytes(done.result.storage_key)
+    assert all(not page.images for page in PdfReader(io.BytesIO(pdf)).pages), "a local file was drawn"
+    page = pypdfium2.PdfDocument(pdf)[0].render(scale=1).to_pil().convert("RGB")
+    colours = {rgb: n for n, rgb in page.getcolors(1 << 20)}
+    assert sum(n for rgb, n in colours.items() if rgb[0] > 200 and rgb[1] < 60) > 100  # the SVG's own red
+    assert (1, 2, 3) not in colours
+
+
 def test_corrupt_xlsx_fails_job(member):
     job = start_job(member.client(), b"PK\x03\x04" + b"\0" * 200, "sheet.xlsx", "csv", status=422)
     # Not a readable ZIP: sniffed as zip, which converts to nothing.
