@@ -246,6 +246,7 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
             extra.append((path, "pdf"))
         options = dict(job.options)
         max_pixels = int(settings.FILECONVERT["MAX_IMAGE_PIXELS"])
+        private_dirs = (str(settings.DATA_DIR), str(settings.MEDIA_ROOT), str(settings.FILE_UPLOAD_TEMP_DIR))
 
         def convert(send: Any) -> dict[str, Any]:
             ctx = converters.Context(
@@ -255,6 +256,7 @@ def _execute(job: ConversionJob, route: converters.Route) -> str:
                 extra_inputs=extra,
                 report=lambda pct: send({"progress": pct}),
                 source_name=job.source.name,
+                private_dirs=private_dirs,
             )
             return converters.run_route(route, Path(src), options, ctx, work)
 

@@ -155,6 +155,9 @@ class Context:
     extra_inputs: list[tuple[Path, str]] = field(default_factory=list)  # (path, format) e.g. PDFs to merge
     report: Callable[[int], None] = lambda _pct: None
     source_name: str = ""  # the user's name of the source file (the input path is a storage or temporary name)
+    # Directories a converter that lays documents out (LibreOffice) must not see: stored files,
+    # other jobs' work, uploads in flight. Covered where the machine allows (office.isolation).
+    private_dirs: tuple[str, ...] = ()
 
     def title_for(self, src: Path) -> str:
         """A document title for the output: the source's own name without its extension."""

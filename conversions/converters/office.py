@@ -1,9 +1,12 @@
-"""Office documents (and plain text) -> PDF through LibreOffice headless, inside the sandboxed child.
+"""Office documents, plain text and HTML -> PDF through LibreOffice headless, inside the sandboxed child.
 
 Each run gets a throw-away profile directory (``-env:UserInstallation``) that is
-removed afterwards, a private network namespace when the machine allows one (no
-route anywhere: linked images and remote templates cannot be fetched), proxy
-variables pointing at a closed port otherwise, and the sandbox's wall clock.
+removed afterwards; mount, PID and network namespaces of its own when the machine allows
+them, with the platform's private directories covered (``confinement_prefix``), else a
+network namespace alone, else proxy variables pointing at a closed port (no route
+anywhere: linked images and remote templates cannot be fetched); a copy of the document
+whose pictures name nothing outside themselves (``sanitize_package``); the sandbox's wall
+clock; and its PDF scrubbed of active content (``pdf.scrub_actions``). Decision 0016.
 """
 
 from __future__ import annotations
@@ -47,6 +50,66 @@ _PROFILE_XCU = (
     )
     + "</oor:items>\n"
 )
+
+
+# Run inside new mount, PID and network namespaces: the private directories (the platform's
+# data: stored files, other jobs' work, uploads in flight) are covered by empty tmpfs mounts,
+# the job's own work directory is bound back at its path, and /proc shows only this run. A
+# file:// URL that got past every sanitiser then finds nothing of anyone's.
+# ``stage`` is an empty directory outside them that holds the work directory while they are
+# covered (nothing mounted here shows outside the namespace).
+_CONFINE = """set -e
+work="$1"; stage="$2"; count="$3"; shift 3
+mount --bind "$work" "$stage"
+while [ "$count" -gt 0 ]; do mount -t tmpfs -o size=1m,mode=0700 private "$1"; shift; count=$((count - 1)); done
+mkdir -p "$work"
+mount --move "$stage" "$work"
+cd "$work"
+exec "$@"
+"""
+
+
+@functools.cache
+def confinement_prefix() -> tuple[str, ...]:
+    """``unshare`` with mount, PID and network namespaces of their own when this machine
+    permits it (a test mount must work inside), else ()."""
+    tool = shutil.which("unshare")
+    if not tool:
+        return ()
+    private = Path(tempfile.mkdtemp(prefix="fileconvert-confine-"))
+    (private / "work").mkdir()
+    (private / "work" / "kept").touch()
+    stage = Path(tempfile.mkdtemp(prefix="fileconvert-stage-"))
+    check = 'test -f kept && test "$(ls -A ..)" = work'  # the work kept, the rest of the private directory covered
+    variants = (
+        (tool, "-m", "-n", "-p", "-f", "--kill-child", "--mount-proc"),
+        (tool, "-r", "-m", "-n", "-p", "-f", "--kill-child", "--mount-proc"),
+    )
+    try:
+        for prefix in variants:
+            run = [*prefix, "sh", "-c", _CONFINE, "sh", str(private / "work"), str(stage), "1", str(private)]
+            try:
+                done = subprocess.run([*run, "sh", "-c", check], capture_output=True, timeout=10, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if done.returncode == 0:
+                return prefix
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
+    return ()
+
+
+def isolation(workdir: Path, private_dirs: tuple[str, ...], stage: Path) -> list[str]:
+    """The command prefix a LibreOffice run gets: confined (``confinement_prefix``) with each
+    existing private directory covered and ``workdir`` kept (held at ``stage``, an empty
+    directory outside them, meanwhile), else network isolation only."""
+    confine = confinement_prefix()
+    if not confine:
+        return list(network_isolation_prefix())
+    hidden = sorted({str(Path(d).resolve()) for d in private_dirs if Path(d).is_dir()})
+    outermost = [d for d in hidden if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in hidden)]
+    return [*confine, "sh", "-c", _CONFINE, "sh", str(workdir.resolve()), str(stage), str(len(outermost)), *outermost]
 
 
 @functools.cache
@@ -195,8 +258,9 @@ class OfficeToPdf(Converter):
             "no_proxy": "",
             "SAL_USE_VCLPLUGIN": "svp",
         }
+        stage = Path(tempfile.mkdtemp(prefix="lo-stage-"))  # in the system's temporary directory: outside the private ones
         cmd = [
-            *network_isolation_prefix(),
+            *isolation(ctx.workdir, ctx.private_dirs, stage),
             "soffice",
             f"-env:UserInstallation={profile.as_uri()}",
             "--headless",
@@ -226,6 +290,7 @@ class OfficeToPdf(Converter):
         except subprocess.TimeoutExpired:
             raise ConversionFailed("LibreOffice took too long.", "TIMEOUT") from None
         finally:
+            shutil.rmtree(stage, ignore_errors=True)
             shutil.rmtree(profile, ignore_errors=True)
             shutil.rmtree(named.parent, ignore_errors=True)
         produced = outdir / "input.pdf"

@@ -1053,6 +1053,41 @@ def test_an_office_package_is_copied_with_its_svg_html_and_inner_packages_made_s
 
 @needs_soffice
 @pytest.mark.slow
+def test_libreoffice_sees_none_of_the_private_directories(tmp_path, monkeypatch):
+    """Confinement alone, with the package sanitiser turned off: an SVG picture naming a file in
+    a private directory (stored files, other jobs' work) finds it covered by an empty mount,
+    while the job's own work directory, inside that private one, is still there."""
+    from pypdf import PdfReader
+
+    from conversions.converters import office
+
+    if not office.confinement_prefix():
+        pytest.skip("this machine allows no mount namespace")
+    monkeypatch.setattr(office, "sanitize_package", lambda src, dst: dst.write_bytes(src.read_bytes()))
+    private = tmp_path / "data"
+    (private / "media").mkdir(parents=True)
+    secret = private / "media" / "secret.png"
+    Image.new("RGB", (50, 50), (1, 2, 3)).save(secret, "PNG")
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="99" height="99"><image width="50" height="50" href="{secret.as_uri()}"/></svg>'
+    work = private / "tmp" / "conv-1"
+    work.mkdir(parents=True)
+    src = work / "in.docx"
+    src.write_bytes(samples.docx_with_embedded_image_bytes(svg.encode()))
+
+    def run(private_dirs):
+        ctx = Context(workdir=work, timeout=120, private_dirs=private_dirs)
+        out = work / "out.pdf"
+        office.OfficeToPdf().convert(src, "docx", out, "pdf", {}, ctx)
+        return PdfReader(out).pages[0]
+
+    assert [i.image.size for i in run(()).images] == [(50, 50)]  # not covered: LibreOffice draws it
+    page = run((str(private),))
+    assert not page.images and "Text before the picture" in page.extract_text()
+    assert secret.is_file() and (work / "in.docx").is_file()  # covered for LibreOffice only
+
+
+@needs_soffice
+@pytest.mark.slow
 def test_docx_to_pdf_and_chain_to_png(tmp_path):
     docx = samples.docx_bytes("Quarterly numbers", paragraphs=3)
     out, facts, _ = convert(tmp_path, docx, "docx", "pdf")
