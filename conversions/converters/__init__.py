@@ -90,6 +90,11 @@ def preload() -> None:
     from PIL import Image
 
     Image.init()  # registers every plugin: a child's first Image.open would do it otherwise
+    if any(isinstance(c, OfficeToPdf) for c in available_converters()):
+        from conversions.converters import office
+
+        # Probed once here, not in every forked child (a probe is two short subprocesses).
+        office.confinement_prefix() or office.network_isolation_prefix()
     for name in ("pypdf", "pypdfium2", "openpyxl", "defusedxml.ElementTree", "markdown_it", "nh3"):
         try:
             importlib.import_module(name)
