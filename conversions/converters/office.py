@@ -57,7 +57,9 @@ _PROFILE_XCU = (
 # the job's own work directory is bound back at its path, and /proc shows only this run. A
 # file:// URL that got past every sanitiser then finds nothing of anyone's.
 # ``stage`` is an empty directory outside them that holds the work directory while they are
-# covered (nothing mounted here shows outside the namespace).
+# covered (nothing mounted here shows outside the namespace). LibreOffice itself then runs in a
+# user namespace of its own with a mount namespace under it, where those mounts are locked: even
+# code running inside it cannot unmount them to see what they cover (a review did, as root).
 _CONFINE = """set -e
 work="$1"; stage="$2"; count="$3"; shift 3
 mount --bind "$work" "$stage"
@@ -65,7 +67,7 @@ while [ "$count" -gt 0 ]; do mount -t tmpfs -o size=1m,mode=0700 private "$1"; s
 mkdir -p "$work"
 mount --move "$stage" "$work"
 cd "$work"
-exec "$@"
+exec unshare -U -m "$@"
 """
 
 

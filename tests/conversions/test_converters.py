@@ -1051,6 +1051,29 @@ def test_an_office_package_is_copied_with_its_svg_html_and_inner_packages_made_s
         assert package.read("content.xml") == b"<office:document-content/>"  # the rest as it was
 
 
+def test_code_running_confined_cannot_uncover_the_private_directories(tmp_path):
+    """What LibreOffice runs as, were it made to run code: root in the namespace could unmount
+    the covering tmpfs; in its own user namespace the mounts are locked."""
+    import subprocess
+
+    from conversions.converters import office
+
+    if not office.confinement_prefix():
+        pytest.skip("this machine allows no mount namespace")
+    private, stage = tmp_path / "data", tmp_path / "stage"
+    work = private / "tmp" / "conv-1"
+    work.mkdir(parents=True)
+    stage.mkdir()
+    (private / "secret.txt").write_text("TOP-SECRET")
+    (work / "mine.txt").write_text("the job's own")
+    attack = f"cd /; umount {work}; umount {private}; cat {private}/secret.txt; cat {work}/mine.txt; cat /proc/1/root{private}/secret.txt"
+    done = subprocess.run(
+        [*office.isolation(work, (str(private),), stage), "sh", "-c", attack], capture_output=True, text=True, timeout=30
+    )
+    assert "TOP-SECRET" not in done.stdout and "the job's own" in done.stdout, (done.stdout, done.stderr)
+    assert not list(stage.iterdir())  # nothing mounted here outside the namespace
+
+
 @needs_soffice
 @pytest.mark.slow
 def test_libreoffice_sees_none_of_the_private_directories(tmp_path, monkeypatch):
