@@ -18,11 +18,14 @@ import re
 import shutil
 import subprocess
 import tempfile
+import xml.etree.ElementTree as PlainElementTree
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from conversions.converters import text
 from conversions.converters.base import GIB, Context, ConversionFailed, Converter
+from conversions.converters.text import DataImages
 from fileconvert.sandbox import die_with_parent
 
 OFFICE_FORMATS = ("docx", "xlsx", "pptx", "odt", "ods", "odp")
@@ -140,17 +143,17 @@ _SVG_HEAD = re.compile(
 )
 _EXTERNAL_URL = re.compile(r"url\(\s*['\"]?\s*(?!#)", re.I)
 SVG_DROPPED = {"script", "foreignObject", "iframe", "object", "embed", "audio", "video", "handler", "listener"}
+SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
 
-def sanitize_svg(data: bytes) -> bytes:
+def sanitize_svg(data: bytes, images: DataImages | None = None) -> bytes:
     """An SVG with nothing to load: references only inside itself (``#id``) or to raster
-    ``data:`` images encoded again; no scripts, foreign content or CSS ``url()``/``@import``
-    to elsewhere. An SVG that does not parse safely (entities, a DTD) becomes an empty one."""
+    ``data:`` images encoded again (``images``: the document's budget); no scripts, foreign
+    content or CSS ``url()``/``@import`` to elsewhere. An SVG that does not parse safely
+    (entities, a DTD) becomes an empty one."""
     from defusedxml import ElementTree
 
-    from conversions.converters.text import _Images
-
-    images = _Images()
+    images = images or DataImages()
     try:
         root = ElementTree.fromstring(data, forbid_dtd=True)
     except Exception:  # noqa: BLE001  defusedxml refuses entities and DTDs; anything unparsable is dropped
@@ -172,15 +175,15 @@ def sanitize_svg(data: bytes) -> bytes:
                     element.attrib[name] = kept
             elif local.startswith("on") or _EXTERNAL_URL.search(value) or "@import" in value:
                 del element.attrib[name]
-    # Written with the SVG namespace as the default one: LibreOffice recognises an SVG by "<svg".
-    import xml.etree.ElementTree as PlainElementTree
-
-    for prefix, uri in (("", "http://www.w3.org/2000/svg"), ("xlink", "http://www.w3.org/1999/xlink")):
+    # With the SVG namespace as the default one: LibreOffice recognises an SVG by "<svg". Set
+    # here, each time: ElementTree's prefix registry is process-wide and other code (the Office
+    # metadata editor) gives the default prefix to its own namespaces.
+    for prefix, uri in (("", SVG_NAMESPACE), ("xlink", "http://www.w3.org/1999/xlink")):
         PlainElementTree.register_namespace(prefix, uri)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + PlainElementTree.tostring(root, encoding="utf-8", xml_declaration=False)
 
 
-def _safe_part(name: str, data: bytes, depth: int) -> bytes:
+def _safe_part(name: str, data: bytes, depth: int, images: DataImages) -> bytes:
     head = data[:4096]
     if name.lower().endswith((".svg", ".svgz")) or _SVG_HEAD.match(head):
         if data[:2] == b"\x1f\x8b":
@@ -190,19 +193,17 @@ def _safe_part(name: str, data: bytes, depth: int) -> bytes:
                 data = gzip.GzipFile(fileobj=io.BytesIO(data)).read(PACKAGE_MAX_BYTES)
             except (OSError, EOFError):
                 return b'<svg xmlns="http://www.w3.org/2000/svg"/>'
-        return sanitize_svg(data)
+        return sanitize_svg(data, images)
     if head.lstrip()[:1] == b"<" and re.search(rb"<(html|body|img|iframe|!doctype html)[\s>]", head, re.I):
-        from conversions.converters import text
-
-        return text.sanitize_for_layout(text.decode_html(data), default_title="").encode("utf-8")
+        return text.sanitize_for_layout(text.decode_html(data), default_title="", images=images).encode("utf-8")
     if data[:4] == b"PK\x03\x04" and depth < PACKAGE_MAX_DEPTH:
         out = io.BytesIO()
-        _rewrite_package(io.BytesIO(data), out, depth + 1)
+        _rewrite_package(io.BytesIO(data), out, images, depth + 1)
         return out.getvalue()
     return data
 
 
-def _rewrite_package(source: Any, target: Any, depth: int = 0) -> None:
+def _rewrite_package(source: Any, target: Any, images: DataImages, depth: int = 0) -> None:
     total = 0
     try:
         with zipfile.ZipFile(source) as package, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
@@ -213,7 +214,7 @@ def _rewrite_package(source: Any, target: Any, depth: int = 0) -> None:
                 data = package.read(entry)
                 # mimetype first and stored, as ODF requires; everything else as it was named.
                 packing = zipfile.ZIP_STORED if entry.filename == "mimetype" else zipfile.ZIP_DEFLATED
-                out.writestr(entry.filename, _safe_part(entry.filename, data, depth), compress_type=packing)
+                out.writestr(entry.filename, _safe_part(entry.filename, data, depth, images), compress_type=packing)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         raise ConversionFailed(f"The document could not be unpacked: {exc}", "UNREADABLE_CONTENT") from None
 
@@ -222,7 +223,7 @@ def sanitize_package(src: Path, dst: Path) -> None:
     """Copy an Office package (OOXML or ODF, both ZIP) with its SVG pictures, embedded HTML and
     packages inside it made safe to lay out (``_safe_part``); other parts as they are."""
     with open(src, "rb") as source, open(dst, "wb") as target:
-        _rewrite_package(source, target)
+        _rewrite_package(source, target, DataImages())  # one image budget for the whole document
 
 
 class OfficeToPdf(Converter):
@@ -333,8 +334,6 @@ class HtmlToPdf(OfficeToPdf):
     export = "pdf:writer_pdf_Export"
 
     def write_input(self, src: Path, named: Path, ctx: Context) -> None:
-        from conversions.converters import text
-
         if src.stat().st_size > text.MAX_LAYOUT_BYTES:  # before reading it: sanitize_for_layout counts characters
             raise ConversionFailed(
                 f"The page is too large to lay out (at most {text.MAX_LAYOUT_BYTES // 1024**2} MiB).", "INPUT_TOO_LARGE"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conversions.converters.base import Context, ConversionFailed, Converter, Option
+from fileconvert.imagebounds import PIL_NAMES
 
 MAX_TEXT_BYTES = 50 * 1024**2
 ENCODING = Option("encoding", "choice", "utf-8", choices=("utf-8", "utf-8-sig", "latin-1", "cp1252"), help="Input encoding.")
@@ -33,7 +34,7 @@ def _read(path: Path, encoding: str) -> str:
 # a mail address. Styles go entirely (a url() in CSS).
 URL_ATTRIBUTES = {"src", "srcset", "background", "poster", "data", "lowsrc", "dynsrc", "longdesc", "usemap", "cite", "href"}
 LINK_SCHEMES = {"http", "https", "mailto"}
-DATA_IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP", "bmp": "BMP"}
+DATA_IMAGE_FORMATS = {**{f: PIL_NAMES[f] for f in ("png", "jpeg", "gif", "webp", "bmp")}, "jpg": "JPEG"}
 DATA_IMAGE_MAX_BYTES = 8 * 1024**2  # one image, decoded from base64
 DATA_IMAGE_MAX_PIXELS = 25_000_000  # all images of one page together
 # Scans of one JPEG (a progressive one has about 10; libjpeg-turbo's djpeg -maxscans refuses
@@ -154,10 +155,11 @@ def _safe_link(value: str) -> str | None:
     return url
 
 
-class _Images:
+class DataImages:
     """``data:`` images decoded by Pillow as the format they declare and encoded again (PNG,
-    or JPEG for a JPEG), within DATA_IMAGE_MAX_BYTES each and DATA_IMAGE_MAX_PIXELS together;
-    any other gives None (the image is dropped)."""
+    or JPEG for a JPEG), within DATA_IMAGE_MAX_BYTES each and DATA_IMAGE_MAX_PIXELS together
+    (one instance a document: its HTML and its SVG pictures alike); any other gives None (the
+    image is dropped)."""
 
     def __init__(self) -> None:
         self.pixels = 0
@@ -200,7 +202,7 @@ class _Images:
         return f"data:image/{kind};base64,{base64.b64encode(out.getvalue()).decode('ascii')}"
 
 
-def sanitize_for_layout(markup: str, *, default_title: str) -> str:
+def sanitize_for_layout(markup: str, *, default_title: str, images: DataImages | None = None) -> str:
     """A whole UTF-8 document holding ``markup``'s body as nh3 leaves it (no script, style,
     frame, object, form or meta refresh) with no URL that a layout engine would load: images
     only as pixels decoded and encoded again, links only to the web or a mail address.
@@ -213,7 +215,7 @@ def sanitize_for_layout(markup: str, *, default_title: str) -> str:
         )
     if _too_deep(markup):
         raise ConversionFailed(f"The page nests its elements more than {MAX_NESTING} deep.", "INPUT_TOO_COMPLEX")
-    images = _Images()
+    images = images or DataImages()
 
     def keep(element: str, attribute: str, value: str) -> str | None:
         if attribute not in URL_ATTRIBUTES:
